@@ -1,0 +1,236 @@
+//! Opening an input: format detection, header, limits, then (separately) the pixels.
+
+use std::io::Cursor;
+
+use image::codecs::{gif::GifDecoder, png::PngDecoder, webp::WebPDecoder};
+use image::{DynamicImage, ImageDecoder, ImageError};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::exif;
+use crate::format::Format;
+use crate::jpeg::{self, JpegHeader};
+use crate::limits::Limits;
+
+/// An input whose header has been read and checked against the limits; no pixel is decoded yet.
+pub(crate) struct Source<'a> {
+    bytes: &'a [u8],
+    pub format: Format,
+    /// Size as stored, before the EXIF orientation is applied.
+    pub width: u32,
+    pub height: u32,
+    /// EXIF orientation 1-8 (1 when absent).
+    pub orientation: u8,
+    /// Raw EXIF (a TIFF structure).
+    pub exif: Option<Vec<u8>>,
+    pub icc: Option<Vec<u8>>,
+    /// The quality the source JPEG was encoded with, estimated from its quantization tables.
+    pub jpeg_quality: Option<u8>,
+    pending: Pending<'a>,
+}
+
+enum Pending<'a> {
+    Jpeg(JpegHeader),
+    Generic(Box<dyn ImageDecoder + 'a>),
+}
+
+/// Reads the header and enforces `limits`; fails before allocating pixels.
+pub(crate) fn open<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Source<'a>> {
+    if bytes.len() as u64 > limits.max_input_bytes {
+        return Err(Error::new(
+            ErrorKind::LimitExceeded,
+            format!(
+                "input is {} bytes; the limit is {}",
+                bytes.len(),
+                limits.max_input_bytes
+            ),
+        ));
+    }
+    if bytes.is_empty() {
+        return Err(Error::invalid_image("input is empty"));
+    }
+    let format = Format::detect(bytes).ok_or_else(|| {
+        Error::new(
+            ErrorKind::UnsupportedFormat,
+            "input is not an image in a format picsmith recognises",
+        )
+    })?;
+    if !format.can_decode() {
+        return Err(Error::new(
+            ErrorKind::UnsupportedFormat,
+            format!(
+                "{} input is not supported by this build (it reads JPEG, PNG, WebP and GIF)",
+                format.name()
+            ),
+        ));
+    }
+    let mut source = if format == Format::Jpeg {
+        let header = jpeg::read_header(bytes)?;
+        Source {
+            bytes,
+            format,
+            width: header.width,
+            height: header.height,
+            orientation: 1,
+            exif: header.exif.clone(),
+            icc: header.icc.clone(),
+            jpeg_quality: header.luma_quant.as_ref().map(jpeg::estimate_quality),
+            pending: Pending::Jpeg(header),
+        }
+    } else {
+        open_generic(bytes, format, limits)?
+    };
+    let pixels = source.width as u64 * source.height as u64;
+    if pixels > limits.max_source_pixels {
+        return Err(Error::new(
+            ErrorKind::LimitExceeded,
+            format!(
+                "source is {}x{} ({pixels} pixels); the limit is {} pixels",
+                source.width, source.height, limits.max_source_pixels
+            ),
+        ));
+    }
+    source.orientation = source
+        .exif
+        .as_deref()
+        .and_then(exif::orientation)
+        .unwrap_or(1);
+    Ok(source)
+}
+
+fn open_generic<'a>(bytes: &'a [u8], format: Format, limits: &Limits) -> Result<Source<'a>> {
+    let reader = Cursor::new(bytes);
+    let mut decoder: Box<dyn ImageDecoder + 'a> = match format {
+        Format::Png => Box::new(PngDecoder::new(reader).map_err(decode_error)?),
+        Format::Gif => Box::new(GifDecoder::new(reader).map_err(decode_error)?),
+        Format::Webp => Box::new(WebPDecoder::new(reader).map_err(decode_error)?),
+        other => return Err(Error::internal(format!("no generic decoder for {other}"))),
+    };
+    let mut codec_limits = image::Limits::default();
+    // Room for the largest allowed image at 16-bit RGBA, plus the codec's own buffers.
+    codec_limits.max_alloc = Some(
+        limits
+            .max_source_pixels
+            .saturating_mul(8)
+            .saturating_add(64 << 20),
+    );
+    decoder.set_limits(codec_limits).map_err(decode_error)?;
+    let (width, height) = decoder.dimensions();
+    if width == 0 || height == 0 {
+        return Err(Error::invalid_image(format!(
+            "{format} declares a zero width or height"
+        )));
+    }
+    // Metadata is best effort: a damaged chunk must not cost the image.
+    let icc = decoder.icc_profile().ok().flatten();
+    let exif = decoder
+        .exif_metadata()
+        .ok()
+        .flatten()
+        .map(exif::without_prefix);
+    Ok(Source {
+        bytes,
+        format,
+        width,
+        height,
+        orientation: 1,
+        exif,
+        icc,
+        jpeg_quality: None,
+        pending: Pending::Generic(decoder),
+    })
+}
+
+fn decode_error(err: ImageError) -> Error {
+    match err {
+        ImageError::Limits(e) => Error::new(
+            ErrorKind::LimitExceeded,
+            format!("image exceeds a decoder limit: {e}"),
+        ),
+        ImageError::Unsupported(e) => Error::new(
+            ErrorKind::UnsupportedFormat,
+            format!("unsupported image feature: {e}"),
+        ),
+        ImageError::IoError(e) => {
+            Error::invalid_image(format!("image is truncated or unreadable: {e}"))
+        }
+        other => Error::invalid_image(format!("image is corrupt: {other}")),
+    }
+}
+
+impl Source<'_> {
+    /// Decodes to 8-bit pixels. `min_size` (in stored orientation) lets JPEG decode at the
+    /// smallest DCT scale (1/8, 1/4, 1/2) that still covers it.
+    pub fn decode(self, min_size: Option<(u32, u32)>) -> Result<DynamicImage> {
+        let image = match self.pending {
+            Pending::Jpeg(header) => {
+                let eighths =
+                    min_size.map_or(8, |(w, h)| dct_scale(header.width, header.height, w, h));
+                jpeg::decode(self.bytes, &header, eighths)?
+            }
+            Pending::Generic(decoder) => {
+                let image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
+                if self.format == Format::Gif {
+                    check_gif_complete(self.bytes)?;
+                }
+                image
+            }
+        };
+        Ok(to_8bit(image))
+    }
+}
+
+/// The smallest n/8 (n = 1, 2, 4, 8) at which libjpeg's scaled size, ceil(side·n/8), still
+/// covers the wanted size on both axes.
+fn dct_scale(width: u32, height: u32, want_w: u32, want_h: u32) -> u8 {
+    let scaled = |side: u32, n: u32| (side as u64 * n as u64).div_ceil(8);
+    [1u8, 2, 4]
+        .into_iter()
+        .find(|&n| {
+            scaled(width, n as u32) >= want_w as u64 && scaled(height, n as u32) >= want_h as u64
+        })
+        .unwrap_or(8)
+}
+
+/// Only the first frame is shown, but a GIF cut short is still a corrupt file: walk the rest of
+/// the frames without decoding them.
+fn check_gif_complete(bytes: &[u8]) -> Result<()> {
+    let mut options = gif::DecodeOptions::new();
+    options.skip_frame_decoding(true);
+    let mut decoder = options
+        .read_info(bytes)
+        .map_err(|e| Error::invalid_image(format!("GIF is corrupt: {e}")))?;
+    while decoder
+        .read_next_frame()
+        .map_err(|e| Error::invalid_image(format!("GIF is corrupt or truncated: {e}")))?
+        .is_some()
+    {}
+    Ok(())
+}
+
+/// The pipeline works on 8-bit gray, gray+alpha, RGB or RGBA.
+fn to_8bit(image: DynamicImage) -> DynamicImage {
+    match image {
+        DynamicImage::ImageLuma8(_)
+        | DynamicImage::ImageLumaA8(_)
+        | DynamicImage::ImageRgb8(_)
+        | DynamicImage::ImageRgba8(_) => image,
+        DynamicImage::ImageLuma16(_) => DynamicImage::ImageLuma8(image.to_luma8()),
+        DynamicImage::ImageLumaA16(_) => DynamicImage::ImageLumaA8(image.to_luma_alpha8()),
+        other if other.color().has_alpha() => DynamicImage::ImageRgba8(other.to_rgba8()),
+        other => DynamicImage::ImageRgb8(other.to_rgb8()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dct_scale_keeps_at_least_the_target() {
+        assert_eq!(dct_scale(2725, 2225, 720, 588), 2);
+        assert_eq!(dct_scale(2725, 2225, 340, 278), 1);
+        assert_eq!(dct_scale(2725, 2225, 341, 278), 2);
+        assert_eq!(dct_scale(2725, 2225, 2725, 2225), 8);
+        assert_eq!(dct_scale(100, 100, 13, 13), 2);
+    }
+}

@@ -1,0 +1,60 @@
+//! # picsmith
+//!
+//! A fast, safe image engine. One query string in the Imagizer transform language describes the
+//! work; picsmith decodes (shrinking JPEGs while decoding), applies the EXIF orientation,
+//! resizes with SIMD Lanczos3 and encodes JPEG, PNG, WebP, AVIF or GIF.
+//!
+//! ```no_run
+//! let input = std::fs::read("photo.jpg").unwrap();
+//! let output = picsmith::process(&input, "width=400&format=webp", &picsmith::Options::default()).unwrap();
+//! std::fs::write("photo-400.webp", &output.data).unwrap();
+//! ```
+//!
+//! Every parameter is declared once, in [`params::PARAMS`]; errors carry an [`ErrorKind`] with a
+//! stable code and HTTP status; inputs are checked against [`Limits`] before pixels are decoded.
+
+mod decode;
+mod encode;
+mod error;
+mod exif;
+mod format;
+mod jpeg;
+mod limits;
+pub mod params;
+mod pipeline;
+mod query;
+mod resize;
+
+pub use error::{Error, ErrorKind, Result};
+pub use format::Format;
+pub use limits::Limits;
+pub use pipeline::{Output, Pipeline};
+pub use query::{Coord, Crop, Quality, Rgba, Value, Warning};
+
+/// The crate version, which is also the version of the Python and Node packages.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Options of [`process`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// The request's `Accept` header, for `format=auto`.
+    pub accept: Option<String>,
+    pub limits: Limits,
+    /// Unknown and repeated parameters are errors instead of warnings.
+    pub strict: bool,
+}
+
+/// Parses `query` and runs it on `input` in one call.
+///
+/// ```
+/// let err = picsmith::process(b"", "width=10", &picsmith::Options::default()).unwrap_err();
+/// assert_eq!(err.kind(), picsmith::ErrorKind::InvalidImage);
+/// ```
+pub fn process(input: &[u8], query: &str, options: &Options) -> Result<Output> {
+    let pipeline = if options.strict {
+        Pipeline::from_query_strict(query)?
+    } else {
+        Pipeline::from_query(query)?
+    };
+    pipeline.run(input, options.accept.as_deref(), &options.limits)
+}

@@ -1,0 +1,381 @@
+//! The parameter registry: every parameter of the transform language, declared once.
+//!
+//! The query parser ([`crate::Pipeline::from_query`]), the JSON schema ([`schema`]), the docs
+//! table and every binding read this one table. Adding a parameter means adding one entry to
+//! [`PARAMS`] and, once implemented, handling it in the pipeline.
+
+use serde_json::{json, Value as Json};
+
+/// The type of a parameter's value, with its accepted range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ParamKind {
+    /// `true`/`false`, also `1`/`0`.
+    Bool,
+    /// A whole number in `min..=max`.
+    Int { min: i64, max: i64 },
+    /// A decimal number in `min..=max`.
+    Float { min: f64, max: f64 },
+    /// One of a fixed set of words (case-insensitive).
+    Choice(&'static [&'static str]),
+    /// A colour: a name, `fff`/`ffff`/`ffffff`/`ffffffff` hex (`#` optional), or `rgb(r,g,b)`.
+    Color,
+    /// A crop mode (`fit`, `top`, ...) or a region `x,y,w,h` where x or y may be `center`.
+    Crop,
+    /// An encoder quality `1..=100` or `auto`.
+    Quality,
+    /// A JSON document (`layers`, `cache_queries`).
+    Json,
+    /// Free text such as a URL or host name, at most `max_len` bytes.
+    Text { max_len: usize },
+}
+
+/// One parameter of the transform language.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamSpec {
+    /// Canonical name, as results, errors and docs spell it.
+    pub name: &'static str,
+    /// Other names accepted in queries (`w` for `width`).
+    pub aliases: &'static [&'static str],
+    pub kind: ParamKind,
+    /// The value used when the parameter is absent, as it would be written in a query.
+    pub default: Option<&'static str>,
+    /// One line for people.
+    pub doc: &'static str,
+    /// Whether this build implements the parameter. Setting an unimplemented parameter to
+    /// anything but its default is an [`crate::ErrorKind::Unsupported`] error, never a no-op.
+    pub implemented: bool,
+    /// Values of an implemented parameter that are not implemented yet.
+    pub unimplemented_values: &'static [&'static str],
+    /// Not part of the Imagizer language: a picsmith extension.
+    pub extension: bool,
+}
+
+/// Crop modes of the `crop` parameter besides the `x,y,w,h` region form.
+pub const CROP_MODES: &[&str] = &[
+    "fit", "top", "bottom", "pad", "zoom", "stretch", "face", "entropy",
+];
+
+/// Output formats the `format` parameter accepts.
+pub const FORMAT_NAMES: &[&str] = &["jpeg", "jpg", "png", "webp", "avif", "gif", "mp4", "auto"];
+
+/// Positions a watermark can take; `mark_pos` also accepts two joined by `|` or `,`.
+pub const POSITIONS: &[&str] = &["center", "top", "right", "bottom", "left"];
+
+const fn param(name: &'static str, kind: ParamKind, doc: &'static str) -> ParamSpec {
+    ParamSpec {
+        name,
+        aliases: &[],
+        kind,
+        default: None,
+        doc,
+        implemented: false,
+        unimplemented_values: &[],
+        extension: false,
+    }
+}
+
+impl ParamSpec {
+    const fn aliases(mut self, aliases: &'static [&'static str]) -> Self {
+        self.aliases = aliases;
+        self
+    }
+    const fn default(mut self, default: &'static str) -> Self {
+        self.default = Some(default);
+        self
+    }
+    const fn implemented(mut self) -> Self {
+        self.implemented = true;
+        self
+    }
+    const fn except_values(mut self, values: &'static [&'static str]) -> Self {
+        self.unimplemented_values = values;
+        self
+    }
+    const fn extension(mut self) -> Self {
+        self.extension = true;
+        self
+    }
+}
+
+const BOOL: ParamKind = ParamKind::Bool;
+const UNIT: ParamKind = ParamKind::Float {
+    min: -1.0,
+    max: 1.0,
+};
+const PERCENT: ParamKind = ParamKind::Int { min: 0, max: 100 };
+const URL: ParamKind = ParamKind::Text { max_len: 8192 };
+/// Largest pixel value `width`/`height`/`pad` accept; [`crate::Limits`] may lower the output.
+pub const MAX_SIDE: i64 = 16384;
+
+/// Every parameter of the transform language, in the order of the reference's index.
+pub static PARAMS: &[ParamSpec] = &[
+    // Size
+    param("width", ParamKind::Int { min: 1, max: MAX_SIDE }, "Scale to this width in pixels, keeping the aspect ratio.")
+        .aliases(&["w"]).implemented(),
+    param("height", ParamKind::Int { min: 1, max: MAX_SIDE }, "Scale to this height in pixels, keeping the aspect ratio; with width, fit inside both.")
+        .aliases(&["h"]).implemented(),
+    param("dpr", ParamKind::Float { min: 0.1, max: 10.0 }, "Device pixel ratio: multiplies width and height (needs one of them).")
+        .default("1").implemented(),
+    param("upscale", BOOL, "Allow the output to be larger than the source (otherwise sizes stop at the source's).")
+        .default("false").implemented().extension(),
+    param("crop", ParamKind::Crop, "How to reach the exact box: fit, top, bottom, pad, zoom, stretch, face, entropy, or a region x,y,w,h."),
+    param("pad", ParamKind::Int { min: 0, max: 4096 }, "Border in pixels around the image, in pad_color.").default("0"),
+    param("pad_color", ParamKind::Color, "Colour for padding, crop=pad, rotation corners and flatten; 0000 is transparent.")
+        .default("white"),
+    // Geometry
+    param("rotate", ParamKind::Float { min: -360.0, max: 360.0 }, "Rotate clockwise by this many degrees.").default("0"),
+    param("angle", ParamKind::Float { min: -360.0, max: 360.0 }, "Rotate counter-clockwise by this many degrees.").default("0"),
+    param("autorotate", BOOL, "Apply the EXIF orientation and remove the tag.").default("true").implemented(),
+    param("flip", BOOL, "Mirror the image horizontally.").default("false"),
+    param("trim", ParamKind::Choice(&["color"]), "Remove a uniform border of trim_color."),
+    param("trim_color", ParamKind::Color, "Border colour that trim=color removes.").default("white"),
+    // Effects
+    param("blur", PERCENT, "Blur strength, 0 to 100.").default("0"),
+    param("sharp_amount", ParamKind::Int { min: 1, max: 100 }, "Unsharp-mask strength, 1 to 100."),
+    param("sharp_radius", ParamKind::Int { min: 1, max: 100 }, "Unsharp-mask radius, 1 to 100 (needs sharp_amount)."),
+    param("brightness", UNIT, "Brightness adjustment, -1 to 1.").default("0"),
+    param("contrast", UNIT, "Contrast adjustment, -1 to 1.").default("0"),
+    param("gamma", UNIT, "Gamma adjustment, -1 to 1.").default("0"),
+    param("saturation", UNIT, "Saturation adjustment, -1 to 1.").default("0"),
+    param("vibrance", UNIT, "Vibrance adjustment, -1 to 1.").default("0"),
+    param("warmth", UNIT, "Warmth adjustment, -1 to 1.").default("0"),
+    param("highlights", UNIT, "Brightness of the highlights, -1 to 1.").default("0"),
+    param("shadow", UNIT, "Brightness of the shadows, -1 to 1.").default("0"),
+    param("fill_flash", ParamKind::Float { min: 0.0, max: 1.0 }, "Lift dark areas, 0 to 1.").default("0"),
+    param("auto_fix", BOOL, "Automatic brightness and contrast.").default("false"),
+    param("auto_level", BOOL, "Automatic white balance.").default("false"),
+    param("colorize", ParamKind::Color, "Tint the image with this colour."),
+    param("colorize_intensity", ParamKind::Int { min: 1, max: 100 }, "Strength of colorize, 1 to 100.").default("1"),
+    param("filter", ParamKind::Int { min: 1, max: 20 }, "One of twenty named effect presets."),
+    param("redeye", BOOL, "Red-eye correction on detected faces.").default("false"),
+    param("flatten", BOOL, "Remove the alpha channel onto pad_color.").default("false"),
+    // Output
+    param("format", ParamKind::Choice(FORMAT_NAMES), "Output format; auto picks from the request's Accept header.")
+        .implemented().except_values(&["mp4"]),
+    param("quality", ParamKind::Quality, "Encoder quality 1 to 100, or auto; unset: the source JPEG's own quality, else 90.")
+        .implemented().except_values(&["auto"]),
+    param("quality_attempts", ParamKind::Int { min: 1, max: 20 }, "Binary-search steps of quality=auto.").default("6"),
+    param("quality_method", ParamKind::Choice(&["ssim", "mpe", "smallfry"]), "Similarity measure of quality=auto.")
+        .default("ssim"),
+    param("quality_preset", ParamKind::Choice(&["low", "medium", "high", "veryhigh"]), "Target preset of quality=auto.")
+        .default("medium"),
+    param("quality_target", ParamKind::Float { min: 0.0, max: 1000.0 }, "Similarity target of quality=auto; overrides quality_preset."),
+    param("quality_min", ParamKind::Int { min: 1, max: 100 }, "Lowest quality quality=auto may choose.").default("40"),
+    param("quality_max", ParamKind::Int { min: 1, max: 100 }, "Highest quality quality=auto may choose.").default("90"),
+    param("lossless", BOOL, "Encode WebP losslessly.").default("false").implemented().extension(),
+    param("interlace", BOOL, "Progressive JPEG or interlaced PNG.").default("false").implemented(),
+    param("strip_exif", BOOL, "Drop EXIF metadata from the output.").default("false").implemented(),
+    // Watermark and layers
+    param("mark", URL, "Location of the watermark image."),
+    param("mark_alpha", PERCENT, "Watermark opacity, 0 (transparent) to 100 (opaque).").default("100"),
+    param("mark_scale", PERCENT, "Watermark size as a percentage of the image's smallest side."),
+    param("mark_pos", ParamKind::Text { max_len: 32 }, "Watermark position: top, right, bottom, left or center.")
+        .default("center"),
+    param("mark_offset", PERCENT, "Offset of the watermark from its position, in percent.").default("0"),
+    param("mark_upscale", BOOL, "Allow the watermark to be upscaled.").default("false"),
+    param("mark_required", BOOL, "Fail when the watermark cannot be fetched.").default("false"),
+    param("layers", ParamKind::Json, "JSON array of image and text layers to compose."),
+    // Metadata and recognition
+    param("meta", BOOL, "Answer with metadata JSON instead of the image.").default("false"),
+    param("face", BOOL, "With meta: add detected face boxes.").default("false"),
+    param("include_image_data", BOOL, "With meta: embed the output image as base64.").default("false"),
+    param("recognition", ParamKind::Choice(&["nsfw", "labels"]), "Classify the image and answer JSON."),
+    // Sources
+    param("origin", URL, "Origin server to fetch the source image from."),
+    param("host_header", ParamKind::Text { max_len: 255 }, "Host header for the origin request."),
+    param("resolve", ParamKind::Text { max_len: 300 }, "host:port:address override for the origin request."),
+    param("source_url", URL, "Full URL of the source image."),
+    param("bucket", ParamKind::Text { max_len: 255 }, "S3 bucket to read the source from."),
+    param("region", ParamKind::Text { max_len: 64 }, "AWS region of the bucket."),
+    // Uploads
+    param("cache_processed", BOOL, "POST only: store the processed image as the new original.").default("false"),
+    param("cache_queries", ParamKind::Json, "POST only: JSON array of query strings to pre-render."),
+];
+
+/// Looks a parameter up by its name or an alias (case-sensitive, as URLs are).
+///
+/// ```
+/// let spec = picsmith::params::lookup("w").unwrap();
+/// assert_eq!(spec.name, "width");
+/// ```
+pub fn lookup(name: &str) -> Option<&'static ParamSpec> {
+    PARAMS
+        .iter()
+        .find(|p| p.name == name || p.aliases.contains(&name))
+}
+
+/// The spec of a parameter the engine itself names; a missing one is a programming error.
+pub(crate) fn spec(name: &str) -> &'static ParamSpec {
+    lookup(name).unwrap_or_else(|| panic!("parameter {name} is not declared in PARAMS"))
+}
+
+impl ParamKind {
+    /// A short description of what the kind accepts, used in error messages and docs.
+    pub fn accepted(&self) -> String {
+        match self {
+            ParamKind::Bool => "true or false".into(),
+            ParamKind::Int { min, max } => format!("a whole number from {min} to {max}"),
+            ParamKind::Float { min, max } => format!("a number from {min} to {max}"),
+            ParamKind::Choice(values) => format!("one of {}", values.join(", ")),
+            ParamKind::Color => {
+                "a colour name, hex (fff, ffff, ffffff, ffffffff) or rgb(r,g,b)".into()
+            }
+            ParamKind::Crop => format!(
+                "one of {}, or a region x,y,w,h (x or y may be center)",
+                CROP_MODES.join(", ")
+            ),
+            ParamKind::Quality => "a whole number from 1 to 100, or auto".into(),
+            ParamKind::Json => "a JSON document".into(),
+            ParamKind::Text { max_len } => format!("text of at most {max_len} bytes"),
+        }
+    }
+}
+
+/// A JSON Schema (draft 2020-12) of the query parameters, generated from [`PARAMS`].
+///
+/// ```
+/// let schema = picsmith::params::schema();
+/// assert_eq!(schema["properties"]["width"]["maximum"], 16384);
+/// ```
+pub fn schema() -> Json {
+    let mut properties = serde_json::Map::new();
+    for p in PARAMS {
+        let mut prop = match p.kind {
+            ParamKind::Bool => json!({"type": "boolean"}),
+            ParamKind::Int { min, max } => {
+                json!({"type": "integer", "minimum": min, "maximum": max})
+            }
+            ParamKind::Float { min, max } => {
+                json!({"type": "number", "minimum": min, "maximum": max})
+            }
+            ParamKind::Choice(values) => json!({"type": "string", "enum": values}),
+            ParamKind::Quality => json!({"oneOf": [
+                {"type": "integer", "minimum": 1, "maximum": 100},
+                {"const": "auto"}
+            ]}),
+            ParamKind::Text { max_len } => json!({"type": "string", "maxLength": max_len}),
+            ParamKind::Color | ParamKind::Crop | ParamKind::Json => json!({"type": "string"}),
+        };
+        let obj = prop.as_object_mut().expect("schema entries are objects");
+        obj.insert("description".into(), p.doc.into());
+        if let Some(default) = p.default {
+            obj.insert("default".into(), default.into());
+        }
+        if !p.aliases.is_empty() {
+            obj.insert("x-aliases".into(), json!(p.aliases));
+        }
+        obj.insert("x-implemented".into(), p.implemented.into());
+        if p.extension {
+            obj.insert("x-picsmith-extension".into(), true.into());
+        }
+        properties.insert(p.name.into(), prop);
+    }
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "picsmith transform parameters",
+        "type": "object",
+        "properties": properties,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_and_aliases_are_unique() {
+        let mut seen = HashSet::new();
+        for p in PARAMS {
+            for name in std::iter::once(&p.name).chain(p.aliases) {
+                assert!(seen.insert(*name), "{name} declared twice");
+                assert!(
+                    !name.ends_with("64"),
+                    "{name} collides with the base64 form"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_default_parses_as_its_own_kind() {
+        for p in PARAMS {
+            if let Some(default) = p.default {
+                crate::query::parse_value(p, default)
+                    .unwrap_or_else(|e| panic!("default of {} does not parse: {e}", p.name));
+            }
+        }
+    }
+
+    #[test]
+    fn the_index_of_the_reference_is_declared() {
+        let index = [
+            "width",
+            "w",
+            "height",
+            "h",
+            "dpr",
+            "crop",
+            "pad",
+            "pad_color",
+            "rotate",
+            "angle",
+            "autorotate",
+            "flip",
+            "trim",
+            "trim_color",
+            "blur",
+            "sharp_amount",
+            "sharp_radius",
+            "brightness",
+            "contrast",
+            "gamma",
+            "saturation",
+            "vibrance",
+            "warmth",
+            "highlights",
+            "shadow",
+            "fill_flash",
+            "auto_fix",
+            "auto_level",
+            "colorize",
+            "colorize_intensity",
+            "filter",
+            "redeye",
+            "flatten",
+            "format",
+            "quality",
+            "quality_attempts",
+            "quality_method",
+            "quality_preset",
+            "quality_target",
+            "quality_min",
+            "quality_max",
+            "interlace",
+            "strip_exif",
+            "mark",
+            "mark_alpha",
+            "mark_scale",
+            "mark_pos",
+            "mark_offset",
+            "mark_upscale",
+            "mark_required",
+            "layers",
+            "meta",
+            "face",
+            "include_image_data",
+            "recognition",
+            "origin",
+            "host_header",
+            "resolve",
+            "source_url",
+            "bucket",
+            "region",
+            "cache_processed",
+            "cache_queries",
+        ];
+        for name in index {
+            assert!(lookup(name).is_some(), "{name} is missing from PARAMS");
+        }
+    }
+}
