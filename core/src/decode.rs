@@ -227,10 +227,12 @@ mod tests {
 
     #[test]
     fn dct_scale_keeps_at_least_the_target() {
-        assert_eq!(dct_scale(2725, 2225, 720, 588), 2);
-        assert_eq!(dct_scale(2725, 2225, 340, 278), 1);
-        assert_eq!(dct_scale(2725, 2225, 341, 278), 2);
+        // W1: 1/4 would give 682 px < 720, so 1/2 (1363x1113).
+        assert_eq!(dct_scale(2725, 2225, 720, 588), 4);
+        assert_eq!(dct_scale(2725, 2225, 341, 279), 1);
+        assert_eq!(dct_scale(2725, 2225, 342, 279), 2);
         assert_eq!(dct_scale(2725, 2225, 2725, 2225), 8);
-        assert_eq!(dct_scale(100, 100, 13, 13), 2);
+        assert_eq!(dct_scale(100, 100, 13, 13), 1);
+        assert_eq!(dct_scale(100, 100, 14, 13), 2);
     }
 }

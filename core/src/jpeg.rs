@@ -309,6 +309,20 @@ pub(crate) struct JpegSettings<'a> {
 /// Largest EXIF block one APP1 segment holds.
 pub(crate) const MAX_EXIF_BYTES: usize = 65533 - EXIF_SIGNATURE.len();
 
+/// Splits a profile into APP2 payloads numbered from 1, as the ICC specification (B.4) says.
+/// (mozjpeg's own `write_icc_profile` numbers from 0, which conforming readers reject.)
+fn icc_chunks(icc: &[u8]) -> Vec<Vec<u8>> {
+    const MAX_DATA: usize = 65533 - ICC_SIGNATURE.len() - 2;
+    let count = icc.len().div_ceil(MAX_DATA);
+    if icc.is_empty() || count > u8::MAX as usize {
+        return Vec::new();
+    }
+    icc.chunks(MAX_DATA)
+        .enumerate()
+        .map(|(i, data)| [ICC_SIGNATURE, &[i as u8 + 1, count as u8], data].concat())
+        .collect()
+}
+
 /// Encodes an 8-bit gray or RGB image.
 pub(crate) fn encode(image: &DynamicImage, settings: &JpegSettings<'_>) -> Result<Vec<u8>> {
     let color_space = match image {
@@ -334,8 +348,10 @@ pub(crate) fn encode(image: &DynamicImage, settings: &JpegSettings<'_>) -> Resul
         if let Some(exif) = settings.exif.filter(|e| e.len() <= MAX_EXIF_BYTES) {
             started.write_marker(Marker::APP(1), &[EXIF_SIGNATURE, exif].concat());
         }
-        if let Some(icc) = settings.icc.filter(|icc| !icc.is_empty()) {
-            started.write_icc_profile(icc);
+        if let Some(icc) = settings.icc {
+            for chunk in icc_chunks(icc) {
+                started.write_marker(Marker::APP(2), &chunk);
+            }
         }
         started.write_scanlines(image.as_bytes())?;
         started.finish()
@@ -348,7 +364,8 @@ mod tests {
 
     #[test]
     fn quality_estimate_inverts_ijg_scaling() {
-        for quality in [10u32, 25, 50, 75, 80, 90, 95] {
+        // Below 25 libjpeg clamps table entries at 255 and the estimate can only be approximate.
+        for quality in [25u32, 40, 50, 75, 80, 90, 95] {
             let scale = if quality < 50 {
                 5000 / quality
             } else {

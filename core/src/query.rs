@@ -145,7 +145,8 @@ fn resolve_name(key: &str, raw: &str) -> Result<Option<(&'static ParamSpec, Stri
         return Ok(None);
     };
     // An unescaped '+' in a query decodes to a space; base64 never contains spaces.
-    let cleaned: String = raw.trim().replace(' ', "+");
+    let cleaned = raw.replace(' ', "+");
+    let cleaned = cleaned.trim();
     let engines = [
         &base64::engine::general_purpose::STANDARD,
         &base64::engine::general_purpose::STANDARD_NO_PAD,
@@ -154,7 +155,7 @@ fn resolve_name(key: &str, raw: &str) -> Result<Option<(&'static ParamSpec, Stri
     ];
     let bytes = engines
         .iter()
-        .find_map(|engine| engine.decode(&cleaned).ok())
+        .find_map(|engine| engine.decode(cleaned).ok())
         .ok_or_else(|| {
             Error::for_parameter(
                 ErrorKind::InvalidParameter,

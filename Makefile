@@ -1,0 +1,118 @@
+# picsmith: `make serve` starts the reference server, `make test` builds everything and runs
+# every suite. Both install what they need on a fresh Debian machine (apt, pip, npm, cargo).
+# `make help` lists the targets.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+VENV_PY := $(VENV)/bin/python
+STAMPS := $(CURDIR)/target/stamps
+APT_PACKAGES := nasm php-cli libjpeg-turbo-progs pkg-config
+CBINDGEN_VERSION := ^0.29
+HOST ?= 127.0.0.1
+PORT ?= 8080
+
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+# ---------------------------------------------------------------- set-up (idempotent)
+
+$(STAMPS)/apt:
+	@mkdir -p $(STAMPS)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing apt packages:" $$missing; \
+		$$( [ $$(id -u) -eq 0 ] || echo sudo ) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$( [ $$(id -u) -eq 0 ] || echo sudo ) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@touch $@
+
+$(STAMPS)/cbindgen:
+	@mkdir -p $(STAMPS)
+	@command -v cbindgen >/dev/null || $(CARGO) install cbindgen --version '$(CBINDGEN_VERSION)' --locked --quiet
+	@touch $@
+
+$(STAMPS)/venv: python/pyproject.toml
+	@mkdir -p $(STAMPS)
+	$(PYTHON) -m venv $(VENV)
+	$(VENV_PY) -m pip install --quiet --upgrade pip
+	$(VENV_PY) -m pip install --quiet 'maturin>=1.5,<2' 'pytest>=8' 'httpx>=0.27' 'starlette>=0.37' 'uvicorn>=0.29'
+	@touch $@
+
+$(STAMPS)/npm: node/package.json node/package-lock.json
+	@mkdir -p $(STAMPS)
+	cd node && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+.PHONY: setup
+setup: $(STAMPS)/apt $(STAMPS)/cbindgen $(STAMPS)/venv $(STAMPS)/npm ## Install the system, Python and Node tools
+
+# ---------------------------------------------------------------- build
+
+.PHONY: build build-rust build-python build-node
+build: build-rust build-python build-node ## Build the C library, the Python wheel and the Node addon
+
+build-rust: $(STAMPS)/apt
+	$(CARGO) build --release -p picsmith -p picsmith-c
+
+build-python: $(STAMPS)/apt $(STAMPS)/venv
+	cd python && VIRTUAL_ENV=$(VENV) PATH=$(VENV)/bin:$$PATH maturin develop --release --quiet
+
+build-node: $(STAMPS)/apt $(STAMPS)/npm
+	cd node && npm run --silent build
+
+# ---------------------------------------------------------------- test
+
+.PHONY: test lint test-rust test-python test-node test-c test-php check-header
+test: lint test-rust test-python test-node test-c test-php ## Build everything and run every suite
+	@echo "make test: every suite passed"
+
+lint: check-header ## cargo fmt check, clippy with warnings denied, header freshness
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --workspace --all-targets --quiet -- -D warnings
+
+check-header: $(STAMPS)/cbindgen ## Fail when include/picsmith.h is not what cbindgen generates
+	@tmp=$$(mktemp); \
+	cbindgen --quiet --config bindings/c/cbindgen.toml --crate picsmith-c --output $$tmp bindings/c && \
+	if cmp -s $$tmp include/picsmith.h; then echo "include/picsmith.h is current"; rm -f $$tmp; \
+	else echo "include/picsmith.h is stale: run 'make header' and commit it"; diff -u include/picsmith.h $$tmp | head -40; rm -f $$tmp; exit 1; fi
+
+.PHONY: header
+header: $(STAMPS)/cbindgen ## Regenerate include/picsmith.h
+	cbindgen --quiet --config bindings/c/cbindgen.toml --crate picsmith-c --output include/picsmith.h bindings/c
+
+test-rust: $(STAMPS)/apt ## Rust unit, doc and vector tests
+	$(CARGO) test --release -p picsmith -p picsmith-c
+
+test-python: build-python ## pytest: vectors, API, server
+	cd python && $(VENV_PY) -m pytest -q
+
+test-node: build-node ## node --test: vectors, API
+	cd node && npm test --silent
+
+test-c: build-rust ## Compile and run the C smoke test against the header
+	bash tests/c/run.sh
+
+test-php: build-rust ## Run the same transform from PHP through FFI
+	bash tests/php/run.sh
+
+# ---------------------------------------------------------------- run
+
+.PHONY: serve
+serve: build-python ## Start the reference server on the embedded default (127.0.0.1:8080)
+	$(VENV)/bin/picsmith serve --host $(HOST) --port $(PORT)
+
+.PHONY: bench
+bench: build-python build-node ## Benchmark W1 against Pillow, pyvips and sharp in one run
+	bash tests/bench/run.sh
+
+.PHONY: clean
+clean: ## Remove build products (keeps the cargo registry)
+	$(CARGO) clean
+	rm -rf $(VENV) node/node_modules
