@@ -47,7 +47,9 @@ $(STAMPS)/venv: python/pyproject.toml
 
 $(STAMPS)/npm: node/package.json node/package-lock.json
 	@mkdir -p $(STAMPS)
-	cd node && npm ci --no-audit --no-fund --loglevel=error
+	@# npm ci refuses the lockfile: @napi-rs/cli lists other platforms' binaries that this
+	@# registry does not serve. npm install keeps to the locked versions all the same.
+	cd node && npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
 .PHONY: setup

@@ -1,0 +1,204 @@
+// The Node API itself: error objects, Pipeline reuse, limits, option checks, and that the
+// engine runs on the libuv pool rather than on the JS thread.
+
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { test } from 'node:test'
+
+import { Pipeline, parameters, process as transform, version } from '../index.js'
+import { MIME, corpusFile, hasSignature, makePng, repoDir } from './helpers.mjs'
+
+const png = makePng(64, 48)
+
+/** Asserts that `error` is a picsmith error with the given code and HTTP status. */
+function isPicsmithError(code, httpStatus, parameter) {
+  return (error) => {
+    assert.ok(error instanceof Error, 'an Error instance')
+    assert.equal(error.code, code, error.message)
+    assert.equal(error.httpStatus, httpStatus)
+    assert.equal(error.parameter, parameter)
+    assert.ok(error.message.length > 0)
+    return true
+  }
+}
+
+test('version is the package version', () => {
+  const pkg = JSON.parse(readFileSync(join(repoDir, 'node', 'package.json'), 'utf8'))
+  assert.equal(version, pkg.version)
+})
+
+test('parameters() exposes the registry', () => {
+  const params = parameters()
+  const width = params.find((p) => p.name === 'width')
+  assert.deepEqual(width.aliases, ['w'])
+  assert.equal(width.implemented, true)
+  assert.match(width.accepted, /1 to 16384/)
+  assert.equal(params.find((p) => p.name === 'autorotate').default, 'true')
+  assert.equal(params.find((p) => p.name === 'crop').implemented, false)
+  assert.equal(new Set(params.map((p) => p.name)).size, params.length, 'names are unique')
+  for (const p of params) assert.equal(typeof p.doc, 'string')
+})
+
+test('process returns the encoded image and its description', async () => {
+  const image = await transform(png, 'width=32&format=webp&cachebuster=7')
+  assert.equal(image.width, 32)
+  assert.equal(image.height, 24)
+  assert.equal(image.format, 'webp')
+  assert.equal(image.mime, MIME.webp)
+  assert.equal(image.varyAccept, false)
+  assert.ok(Buffer.isBuffer(image.data))
+  assert.ok(hasSignature(image.data, 'webp'))
+  assert.deepEqual(
+    image.warnings.map((w) => w.parameter),
+    ['cachebuster'],
+  )
+  assert.equal(typeof image.warnings[0].message, 'string')
+})
+
+test('the query and options are optional', async () => {
+  const image = await transform(png)
+  assert.equal(image.width, 64)
+  assert.equal(image.format, 'png')
+  assert.ok(hasSignature(image.data, 'png'))
+})
+
+test('format=auto negotiates from accept and says so', async () => {
+  const webp = await transform(png, 'format=auto', { accept: 'image/webp,*/*' })
+  assert.equal(webp.format, 'webp')
+  assert.equal(webp.varyAccept, true)
+  const fallback = await transform(png, 'format=auto', { accept: '*/*' })
+  assert.equal(fallback.format, 'jpeg')
+  assert.ok(hasSignature(fallback.data, 'jpeg'))
+})
+
+test('a bad parameter rejects with invalid_parameter and names it', async () => {
+  await assert.rejects(transform(png, 'width=0'), isPicsmithError('invalid_parameter', 400, 'width'))
+  await assert.rejects(transform(png, 'w=abc'), isPicsmithError('invalid_parameter', 400, 'width'))
+})
+
+test('strict turns unknown parameters into errors', async () => {
+  await assert.rejects(transform(png, 'cb=1', { strict: true }), isPicsmithError('invalid_parameter', 400, 'cb'))
+  assert.throws(() => Pipeline.fromQuery('cb=1', true), isPicsmithError('invalid_parameter', 400, 'cb'))
+  assert.deepEqual(
+    Pipeline.fromQuery('cb=1').warnings.map((w) => w.parameter),
+    ['cb'],
+  )
+})
+
+test('an unimplemented parameter is unsupported, not ignored', async () => {
+  await assert.rejects(transform(png, 'blur=50'), (error) => {
+    assert.equal(error.code, 'unsupported')
+    assert.equal(error.httpStatus, 501)
+    return true
+  })
+})
+
+test('bad images reject with their codes', async () => {
+  await assert.rejects(transform(Buffer.alloc(0), 'width=10'), isPicsmithError('invalid_image', 422, undefined))
+  await assert.rejects(
+    transform(Buffer.from('plain text, not an image'), 'width=10'),
+    isPicsmithError('unsupported_format', 415, undefined),
+  )
+  const truncated = png.subarray(0, png.length - 40)
+  await assert.rejects(transform(truncated, 'width=10'), isPicsmithError('invalid_image', 422, undefined))
+})
+
+test('an invalid query throws synchronously from Pipeline.fromQuery', () => {
+  assert.throws(() => Pipeline.fromQuery('height=-1'), isPicsmithError('invalid_parameter', 400, 'height'))
+  assert.throws(() => new Pipeline(), /constructor/)
+})
+
+test('arguments of the wrong type throw synchronously', () => {
+  assert.throws(() => transform('not a buffer', 'width=10'), /Buffer/)
+  assert.throws(() => transform(png, 10), /String/)
+  assert.throws(() => transform(png, '', { limits: { maxSourcePixels: -1 } }), (error) => {
+    assert.equal(error.code, 'ERR_INVALID_ARG_VALUE')
+    assert.match(error.message, /limits\.maxSourcePixels/)
+    return true
+  })
+  assert.throws(() => transform(png, '', { limits: { maxOutputSide: 1.5 } }), { code: 'ERR_INVALID_ARG_VALUE' })
+})
+
+test('a Pipeline is parsed once and reused, also concurrently', async () => {
+  const pipeline = Pipeline.fromQuery('w=20&format=png&cachebuster=1')
+  assert.deepEqual(
+    pipeline.warnings.map((w) => w.parameter),
+    ['cachebuster'],
+  )
+  const inputs = [makePng(40, 40), makePng(80, 20), makePng(60, 30)]
+  const images = await Promise.all(inputs.map((input) => pipeline.run(input)))
+  assert.deepEqual(
+    images.map((i) => [i.width, i.height, i.format]),
+    [
+      [20, 20, 'png'],
+      [20, 5, 'png'],
+      [20, 10, 'png'],
+    ],
+  )
+  for (const image of images) {
+    assert.deepEqual(
+      image.warnings.map((w) => w.parameter),
+      ['cachebuster'],
+    )
+  }
+  const again = await pipeline.run(inputs[0])
+  assert.deepEqual(again.data, images[0].data, 'the same input gives the same bytes')
+  await assert.rejects(pipeline.run(Buffer.alloc(0)), { code: 'invalid_image' })
+  const auto = Pipeline.fromQuery('format=auto')
+  assert.equal((await auto.run(png, { accept: 'image/webp' })).format, 'webp')
+})
+
+test('limits are enforced', async () => {
+  await assert.rejects(
+    transform(png, 'width=10', { limits: { maxSourcePixels: 1000 } }),
+    isPicsmithError('limit_exceeded', 413, undefined),
+  )
+  await assert.rejects(transform(png, '', { limits: { maxInputBytes: 10 } }), { code: 'limit_exceeded' })
+  await assert.rejects(
+    Pipeline.fromQuery('width=64').run(png, { limits: { maxOutputSide: 50 } }),
+    { code: 'limit_exceeded' },
+  )
+  const within = await transform(png, 'width=10', { limits: { maxSourcePixels: 64 * 48 } })
+  assert.equal(within.width, 10)
+})
+
+test('maxSourcePixels applies to a corpus photo', async (t) => {
+  const photo = corpusFile(t, 'large-2725x2225.jpg')
+  if (!photo) return
+  await assert.rejects(
+    transform(photo, 'width=100', { limits: { maxSourcePixels: 1000 } }),
+    isPicsmithError('limit_exceeded', 413, undefined),
+  )
+})
+
+test('a big transform runs off the JS thread', async (t) => {
+  const photo = corpusFile(t, 'large-2725x2225.jpg')
+  if (!photo) return
+  // Each setImmediate callback needs a turn of the event loop. Were the transform done on the
+  // JS thread, none could run before the promise settles; on the libuv pool they keep firing.
+  let ticks = 0
+  let longestGap = 0
+  let last = performance.now()
+  let running = true
+  const spin = () => {
+    const now = performance.now()
+    longestGap = Math.max(longestGap, now - last)
+    last = now
+    ticks++
+    if (running) setImmediate(spin)
+  }
+  const started = performance.now()
+  const pending = transform(photo, 'quality=80')
+  setImmediate(spin)
+  const image = await pending
+  running = false
+  const elapsed = performance.now() - started
+
+  assert.equal(image.width, 2725)
+  assert.equal(image.height, 2225)
+  assert.ok(hasSignature(image.data, 'jpeg'))
+  t.diagnostic(`${ticks} event-loop turns in ${elapsed.toFixed(0)} ms, longest gap ${longestGap.toFixed(1)} ms`)
+  assert.ok(ticks > 20, `only ${ticks} event-loop turns while the transform ran`)
+  assert.ok(longestGap < elapsed / 2, `the event loop stalled ${longestGap.toFixed(0)} ms of ${elapsed.toFixed(0)} ms`)
+})
