@@ -42,7 +42,7 @@ $(STAMPS)/venv: python/pyproject.toml
 	@mkdir -p $(STAMPS)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV_PY) -m pip install --quiet --upgrade pip
-	$(VENV_PY) -m pip install --quiet 'maturin>=1.5,<2' 'pytest>=8' 'httpx>=0.27' 'starlette>=0.37' 'uvicorn>=0.29'
+	$(VENV_PY) -m pip install --quiet 'maturin>=1.9.4,<2' 'pytest>=7' 'httpx>=0.27' 'starlette>=0.37' 'uvicorn>=0.29'
 	@touch $@
 
 $(STAMPS)/npm: node/package.json node/package-lock.json
@@ -93,7 +93,7 @@ test-rust: $(STAMPS)/apt ## Rust unit, doc and vector tests
 	$(CARGO) test --release -p picsmith -p picsmith-c
 
 test-python: build-python ## pytest: vectors, API, server
-	cd python && $(VENV_PY) -m pytest -q
+	$(VENV_PY) -m pytest python/tests -q
 
 test-node: build-node ## node --test: vectors, API
 	cd node && npm test --silent

@@ -1,0 +1,353 @@
+//! `picsmith._picsmith`: the Python binding of the picsmith core.
+//!
+//! This crate only converts between Python and Rust values. Behaviour lives in the core; errors
+//! are mapped in `errors.rs`; every call into the core goes through [`without_gil`].
+
+mod errors;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+
+use picsmith::params::{ParamKind, PARAMS};
+
+/// Runs core work with the GIL released, so other Python threads keep running while an image
+/// is decoded and encoded, and turns core errors (and panics, which would otherwise surface as
+/// `PanicException`, a `BaseException`) into picsmith exceptions.
+fn without_gil<T, F>(py: Python<'_>, work: F) -> PyResult<T>
+where
+    F: FnOnce() -> picsmith::Result<T> + Send,
+    T: Send,
+{
+    let result = py.detach(|| {
+        catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+            let detail = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_owned());
+            Err(picsmith::Error::new(
+                picsmith::ErrorKind::Internal,
+                format!("picsmith panicked: {detail}"),
+            ))
+        })
+    });
+    result.map_err(|error| errors::to_py_err(py, &error))
+}
+
+/// Resource limits, checked before the work they guard (the pixel count is read from the
+/// header, before any pixel is decoded). Unset arguments take picsmith's defaults.
+///
+/// Example::
+///
+///     limits = Limits(max_source_pixels=24_000_000)
+///     picsmith.process(data, "width=400", limits=limits)
+#[pyclass(module = "picsmith", name = "Limits", frozen, eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Limits {
+    inner: picsmith::Limits,
+}
+
+#[pymethods]
+impl Limits {
+    #[new]
+    #[pyo3(signature = (*, max_input_bytes=None, max_source_pixels=None, max_output_side=None))]
+    fn new(
+        max_input_bytes: Option<u64>,
+        max_source_pixels: Option<u64>,
+        max_output_side: Option<u32>,
+    ) -> Self {
+        let default = picsmith::Limits::default();
+        Limits {
+            inner: picsmith::Limits {
+                max_input_bytes: max_input_bytes.unwrap_or(default.max_input_bytes),
+                max_source_pixels: max_source_pixels.unwrap_or(default.max_source_pixels),
+                max_output_side: max_output_side.unwrap_or(default.max_output_side),
+            },
+        }
+    }
+
+    /// Largest input accepted, in bytes.
+    #[getter]
+    fn max_input_bytes(&self) -> u64 {
+        self.inner.max_input_bytes
+    }
+
+    /// Largest source image, in pixels (width × height as the header declares).
+    #[getter]
+    fn max_source_pixels(&self) -> u64 {
+        self.inner.max_source_pixels
+    }
+
+    /// Longest side of the output, in pixels.
+    #[getter]
+    fn max_output_side(&self) -> u32 {
+        self.inner.max_output_side
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Limits(max_input_bytes={}, max_source_pixels={}, max_output_side={})",
+            self.inner.max_input_bytes, self.inner.max_source_pixels, self.inner.max_output_side
+        )
+    }
+}
+
+fn limits_or_default(limits: Option<&Limits>) -> picsmith::Limits {
+    limits.map(|l| l.inner).unwrap_or_default()
+}
+
+/// Something the caller should know but that did not stop the work, such as an unknown
+/// parameter or an option the output format cannot honour.
+#[pyclass(module = "picsmith", name = "Warning", frozen, eq, hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Warning {
+    /// The parameter as written in the query, or its canonical name.
+    #[pyo3(get)]
+    parameter: String,
+    #[pyo3(get)]
+    message: String,
+}
+
+#[pymethods]
+impl Warning {
+    #[new]
+    fn new(parameter: String, message: String) -> Self {
+        Warning { parameter, message }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Warning(parameter={:?}, message={:?})",
+            self.parameter, self.message
+        )
+    }
+
+    fn __str__(&self) -> &str {
+        &self.message
+    }
+}
+
+fn warnings_of(warnings: &[picsmith::Warning]) -> Vec<Warning> {
+    warnings
+        .iter()
+        .map(|w| Warning {
+            parameter: w.parameter.clone(),
+            message: w.message.clone(),
+        })
+        .collect()
+}
+
+/// An encoded image and what is needed to serve it.
+#[pyclass(module = "picsmith", name = "Image", frozen)]
+struct Image {
+    /// The encoded bytes.
+    #[pyo3(get)]
+    data: Py<PyBytes>,
+    format: picsmith::Format,
+    #[pyo3(get)]
+    width: u32,
+    #[pyo3(get)]
+    height: u32,
+    warnings: Vec<Warning>,
+    /// The format was chosen from the Accept header: an HTTP response must say `Vary: Accept`.
+    #[pyo3(get)]
+    vary_accept: bool,
+}
+
+impl Image {
+    fn from_output(py: Python<'_>, output: picsmith::Output) -> Self {
+        Image {
+            data: PyBytes::new(py, &output.data).unbind(),
+            format: output.format,
+            width: output.width,
+            height: output.height,
+            warnings: warnings_of(&output.warnings),
+            vary_accept: output.vary_accept,
+        }
+    }
+}
+
+#[pymethods]
+impl Image {
+    /// The output format's short name: "jpeg", "png", "webp", "avif" or "gif".
+    #[getter]
+    fn format(&self) -> &'static str {
+        self.format.name()
+    }
+
+    /// The MIME type of `data`, for a Content-Type header.
+    #[getter]
+    fn mime(&self) -> &'static str {
+        self.format.mime()
+    }
+
+    /// The usual file extension of the format, without the dot.
+    #[getter]
+    fn extension(&self) -> &'static str {
+        self.format.extension()
+    }
+
+    /// Warnings of parsing and of processing, in order.
+    #[getter]
+    fn warnings(&self) -> Vec<Warning> {
+        self.warnings.clone()
+    }
+
+    fn __bytes__(&self, py: Python<'_>) -> Py<PyBytes> {
+        self.data.clone_ref(py)
+    }
+
+    fn __len__(&self, py: Python<'_>) -> usize {
+        self.data.bind(py).as_bytes().len()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!(
+            "<picsmith.Image {} {}x{}, {} bytes>",
+            self.format.name(),
+            self.width,
+            self.height,
+            self.__len__(py)
+        )
+    }
+}
+
+/// A transform parsed and validated once, reusable for many images (and from many threads).
+///
+/// Example::
+///
+///     thumb = Pipeline.from_query("width=200&format=webp")
+///     for data in images:
+///         thumb.run(data).data
+#[pyclass(module = "picsmith", name = "Pipeline", frozen)]
+struct Pipeline {
+    inner: picsmith::Pipeline,
+    query: String,
+}
+
+#[pymethods]
+impl Pipeline {
+    /// Parses a query string. Unknown or repeated parameters are warnings, or with
+    /// `strict=True` InvalidParameter errors.
+    #[staticmethod]
+    #[pyo3(signature = (query, *, strict=false))]
+    fn from_query(py: Python<'_>, query: &str, strict: bool) -> PyResult<Self> {
+        let inner = without_gil(py, || {
+            if strict {
+                picsmith::Pipeline::from_query_strict(query)
+            } else {
+                picsmith::Pipeline::from_query(query)
+            }
+        })?;
+        Ok(Pipeline {
+            inner,
+            query: query.to_owned(),
+        })
+    }
+
+    /// The warnings of parsing.
+    #[getter]
+    fn warnings(&self) -> Vec<Warning> {
+        warnings_of(self.inner.warnings())
+    }
+
+    /// Runs the transform on one encoded image. `accept` is the request's Accept header, used
+    /// by format=auto.
+    #[pyo3(signature = (data, *, accept=None, limits=None))]
+    fn run(
+        &self,
+        py: Python<'_>,
+        data: &[u8],
+        accept: Option<&str>,
+        limits: Option<&Limits>,
+    ) -> PyResult<Image> {
+        let limits = limits_or_default(limits);
+        let output = without_gil(py, || self.inner.run(data, accept, &limits))?;
+        Ok(Image::from_output(py, output))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Pipeline.from_query({:?})", self.query)
+    }
+}
+
+/// Parses `query` and runs it on the encoded image `data` in one call.
+///
+/// Example::
+///
+///     image = process(open("photo.jpg", "rb").read(), "width=400&format=webp")
+///     image.width, image.mime  # (400, "image/webp")
+#[pyfunction]
+#[pyo3(signature = (data, query="", *, accept=None, limits=None, strict=false))]
+fn process(
+    py: Python<'_>,
+    data: &[u8],
+    query: &str,
+    accept: Option<String>,
+    limits: Option<&Limits>,
+    strict: bool,
+) -> PyResult<Image> {
+    let options = picsmith::Options {
+        accept,
+        limits: limits_or_default(limits),
+        strict,
+    };
+    let output = without_gil(py, || picsmith::process(data, query, &options))?;
+    Ok(Image::from_output(py, output))
+}
+
+fn kind_name(kind: &ParamKind) -> &'static str {
+    match kind {
+        ParamKind::Bool => "bool",
+        ParamKind::Int { .. } => "int",
+        ParamKind::Float { .. } => "float",
+        ParamKind::Choice(_) => "choice",
+        ParamKind::Color => "color",
+        ParamKind::Crop => "crop",
+        ParamKind::Quality => "quality",
+        ParamKind::Json => "json",
+        ParamKind::Text { .. } => "text",
+    }
+}
+
+/// The parameter registry: one dict per parameter of the transform language, with the keys
+/// name, aliases, kind, accepted, default, doc, implemented and extension.
+#[pyfunction]
+fn parameters(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
+    let list = PyList::empty(py);
+    for spec in PARAMS {
+        let entry = PyDict::new(py);
+        entry.set_item("name", spec.name)?;
+        entry.set_item("aliases", spec.aliases.to_vec())?;
+        entry.set_item("kind", kind_name(&spec.kind))?;
+        entry.set_item("accepted", spec.kind.accepted())?;
+        entry.set_item("default", spec.default)?;
+        entry.set_item("doc", spec.doc)?;
+        entry.set_item("implemented", spec.implemented)?;
+        entry.set_item("extension", spec.extension)?;
+        list.append(entry)?;
+    }
+    Ok(list)
+}
+
+/// A JSON Schema (draft 2020-12) of the query parameters, as a JSON string.
+#[pyfunction]
+fn schema_json() -> String {
+    picsmith::params::schema().to_string()
+}
+
+#[pymodule]
+fn _picsmith(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add("__version__", picsmith::VERSION)?;
+    module.add_class::<Limits>()?;
+    module.add_class::<Warning>()?;
+    module.add_class::<Image>()?;
+    module.add_class::<Pipeline>()?;
+    module.add_function(wrap_pyfunction!(process, module)?)?;
+    module.add_function(wrap_pyfunction!(parameters, module)?)?;
+    module.add_function(wrap_pyfunction!(schema_json, module)?)?;
+    errors::register(module)?;
+    Ok(())
+}

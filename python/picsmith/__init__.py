@@ -1,0 +1,117 @@
+"""picsmith: a fast, safe image engine.
+
+One query string in the Imagizer transform language describes the work; picsmith decodes
+(shrinking JPEGs while decoding), applies the EXIF orientation, resizes with Lanczos3 and
+encodes JPEG, PNG, WebP, AVIF or GIF. The work runs in Rust with the GIL released, so
+threads scale.
+
+Example::
+
+    import picsmith
+
+    with open("photo.jpg", "rb") as f:
+        image = picsmith.process(f.read(), "width=400&format=webp")
+    print(image.width, image.height, image.mime)   # 400 267 image/webp
+    with open("photo-400.webp", "wb") as f:
+        f.write(image.data)
+
+Errors are subclasses of :class:`PicsmithError` with a stable ``code``, the ``http_status``
+a server should answer with, the ``parameter`` concerned (or None) and a ``message``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _picsmith
+from ._picsmith import (
+    Image,
+    InternalError,
+    InvalidImage,
+    InvalidParameter,
+    LimitExceeded,
+    Limits,
+    PicsmithError,
+    Pipeline,
+    Unsupported,
+    UnsupportedFormat,
+)
+from ._picsmith import (
+    Warning as Warning,
+)
+
+__version__: str = _picsmith.__version__
+
+# `Warning` stays reachable as `picsmith.Warning` but out of `__all__`, so that
+# `from picsmith import *` does not shadow the builtin of the same name.
+__all__ = [
+    "Image",
+    "InternalError",
+    "InvalidImage",
+    "InvalidParameter",
+    "LimitExceeded",
+    "Limits",
+    "PicsmithError",
+    "Pipeline",
+    "Unsupported",
+    "UnsupportedFormat",
+    "__version__",
+    "parameters",
+    "process",
+    "schema_json",
+]
+
+
+def process(
+    data: bytes,
+    query: str = "",
+    *,
+    accept: str | None = None,
+    limits: Limits | None = None,
+    strict: bool = False,
+) -> Image:
+    """Transform one encoded image as ``query`` describes.
+
+    :param data: the encoded input (JPEG, PNG, WebP or GIF); the format is detected from the
+        bytes, never from a file name.
+    :param query: an Imagizer query string such as ``"width=400&format=webp"`` (a leading
+        ``?`` is allowed).
+    :param accept: the request's ``Accept`` header, used by ``format=auto``; when it decides
+        the format, ``Image.vary_accept`` is true and a response must say ``Vary: Accept``.
+    :param limits: resource limits, checked before the work they guard; default ``Limits()``.
+    :param strict: make unknown or repeated parameters :class:`InvalidParameter` errors
+        instead of warnings.
+    :raises PicsmithError: a subclass naming what went wrong.
+
+    Example::
+
+        image = picsmith.process(data, "w=200&format=auto", accept="image/webp,*/*")
+        assert image.format == "webp" and image.vary_accept
+    """
+    return _picsmith.process(data, query, accept=accept, limits=limits, strict=strict)
+
+
+def parameters() -> list[dict[str, Any]]:
+    """Every parameter of the transform language, from the core's registry.
+
+    Each entry has ``name``, ``aliases``, ``kind`` (bool, int, float, choice, color, crop,
+    quality, json or text), ``accepted`` (what values it takes, in words), ``default`` (as
+    written in a query, or None), ``doc``, ``implemented`` and ``extension`` (not part of
+    the Imagizer language).
+
+    Example::
+
+        implemented = [p["name"] for p in picsmith.parameters() if p["implemented"]]
+    """
+    return _picsmith.parameters()
+
+
+def schema_json() -> str:
+    """A JSON Schema (draft 2020-12) of the query parameters, as a JSON string.
+
+    Example::
+
+        schema = json.loads(picsmith.schema_json())
+        schema["properties"]["width"]["maximum"]   # 16384
+    """
+    return _picsmith.schema_json()

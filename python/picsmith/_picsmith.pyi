@@ -1,0 +1,119 @@
+"""Type stubs of the compiled extension module ``picsmith._picsmith``."""
+
+from typing import Any, final
+
+__version__: str
+
+@final
+class Limits:
+    """Resource limits, checked before the work they guard. Unset arguments take
+    picsmith's defaults (64 MiB input, 100 megapixel source, 16384 pixels a side)."""
+
+    def __init__(
+        self,
+        *,
+        max_input_bytes: int | None = None,
+        max_source_pixels: int | None = None,
+        max_output_side: int | None = None,
+    ) -> None: ...
+    @property
+    def max_input_bytes(self) -> int: ...
+    @property
+    def max_source_pixels(self) -> int: ...
+    @property
+    def max_output_side(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+
+@final
+class Warning:
+    """Something the caller should know but that did not stop the work."""
+
+    def __init__(self, parameter: str, message: str) -> None: ...
+    @property
+    def parameter(self) -> str:
+        """The parameter as written in the query, or its canonical name."""
+    @property
+    def message(self) -> str: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class Image:
+    """An encoded image and what is needed to serve it."""
+
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def format(self) -> str:
+        """Short name: "jpeg", "png", "webp", "avif" or "gif"."""
+    @property
+    def mime(self) -> str: ...
+    @property
+    def extension(self) -> str: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def warnings(self) -> list[Warning]: ...
+    @property
+    def vary_accept(self) -> bool:
+        """The format was chosen from the Accept header: a response must say Vary: Accept."""
+    def __bytes__(self) -> bytes: ...
+    def __len__(self) -> int: ...
+
+@final
+class Pipeline:
+    """A transform parsed once and reusable for many images, from many threads."""
+
+    @staticmethod
+    def from_query(query: str, *, strict: bool = False) -> Pipeline: ...
+    @property
+    def warnings(self) -> list[Warning]: ...
+    def run(
+        self,
+        data: bytes,
+        *,
+        accept: str | None = None,
+        limits: Limits | None = None,
+    ) -> Image: ...
+
+def process(
+    data: bytes,
+    query: str = "",
+    *,
+    accept: str | None = None,
+    limits: Limits | None = None,
+    strict: bool = False,
+) -> Image: ...
+def parameters() -> list[dict[str, Any]]: ...
+def schema_json() -> str: ...
+
+class PicsmithError(Exception):
+    """Base class of every picsmith error."""
+
+    code: str
+    """Stable snake_case code, e.g. "invalid_parameter"."""
+    http_status: int
+    """The HTTP status a server answers with."""
+    parameter: str | None
+    """Canonical name of the parameter the error concerns, if any."""
+    message: str
+
+class InvalidParameter(PicsmithError, ValueError):
+    """code "invalid_parameter", HTTP 400."""
+
+class LimitExceeded(PicsmithError):
+    """code "limit_exceeded", HTTP 413."""
+
+class UnsupportedFormat(PicsmithError):
+    """code "unsupported_format", HTTP 415."""
+
+class InvalidImage(PicsmithError):
+    """code "invalid_image", HTTP 422."""
+
+class Unsupported(PicsmithError):
+    """code "unsupported", HTTP 501."""
+
+class InternalError(PicsmithError):
+    """code "internal", HTTP 500."""

@@ -1,0 +1,226 @@
+"""The Python API: types, errors, limits, reuse, and the GIL being released during work."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import threading
+import time
+
+import pytest
+from conftest import corpus_bytes
+
+import picsmith
+
+ERROR_CLASSES = {
+    "invalid_parameter": (picsmith.InvalidParameter, 400),
+    "limit_exceeded": (picsmith.LimitExceeded, 413),
+    "unsupported_format": (picsmith.UnsupportedFormat, 415),
+    "invalid_image": (picsmith.InvalidImage, 422),
+    "unsupported": (picsmith.Unsupported, 501),
+    "internal": (picsmith.InternalError, 500),
+}
+
+
+def test_version_matches_the_package_metadata() -> None:
+    from importlib.metadata import version
+
+    assert picsmith.__version__ == version("picsmith")
+
+
+@pytest.mark.parametrize("code", sorted(ERROR_CLASSES))
+def test_error_classes_carry_their_code_and_status(code: str) -> None:
+    cls, status = ERROR_CLASSES[code]
+    assert issubclass(cls, picsmith.PicsmithError)
+    assert issubclass(cls, Exception)
+    assert (cls.code, cls.http_status) == (code, status)
+    assert cls.__module__ == "picsmith"
+
+
+def test_invalid_parameter_is_a_value_error_with_attributes() -> None:
+    with pytest.raises(ValueError) as caught:
+        picsmith.Pipeline.from_query("width=0")
+    err = caught.value
+    assert type(err) is picsmith.InvalidParameter
+    assert err.code == "invalid_parameter"
+    assert err.http_status == 400
+    assert err.parameter == "width"
+    assert "width" in err.message and str(err) == err.message
+    # Only InvalidParameter is a ValueError.
+    assert not issubclass(picsmith.LimitExceeded, ValueError)
+
+
+def test_errors_without_a_parameter_say_none() -> None:
+    with pytest.raises(picsmith.InvalidImage) as caught:
+        picsmith.process(b"")
+    assert caught.value.parameter is None
+    assert caught.value.http_status == 422
+    with pytest.raises(picsmith.UnsupportedFormat) as caught:
+        picsmith.process(b"this is not an image")
+    assert caught.value.code == "unsupported_format"
+
+
+def test_unimplemented_parameter_is_unsupported() -> None:
+    with pytest.raises(picsmith.Unsupported) as caught:
+        picsmith.Pipeline.from_query("blur=20")
+    assert (caught.value.parameter, caught.value.http_status) == ("blur", 501)
+
+
+def test_errors_survive_pickling() -> None:
+    with pytest.raises(picsmith.InvalidParameter) as caught:
+        picsmith.Pipeline.from_query("h=-3")
+    copy = pickle.loads(pickle.dumps(caught.value))
+    assert type(copy) is picsmith.InvalidParameter
+    assert (copy.code, copy.parameter, copy.message) == (
+        "invalid_parameter",
+        "height",
+        caught.value.message,
+    )
+
+
+def test_strict_mode_turns_unknown_parameters_into_errors() -> None:
+    assert [w.parameter for w in picsmith.Pipeline.from_query("w=10&cb=3").warnings] == ["cb"]
+    with pytest.raises(picsmith.InvalidParameter) as caught:
+        picsmith.Pipeline.from_query("w=10&cb=3", strict=True)
+    assert caught.value.parameter == "cb"
+
+
+def test_process_result() -> None:
+    data = corpus_bytes("orient6-landscape.jpg")
+    image = picsmith.process(data, "width=300&cachebuster=1")
+    assert (image.format, image.mime, image.extension) == ("jpeg", "image/jpeg", "jpg")
+    assert image.width == 300 and image.height > 0
+    assert (
+        image.data[:3] == b"\xff\xd8\xff"
+        and bytes(image) == image.data
+        and len(image) == len(image.data)
+    )
+    assert image.warnings == [
+        picsmith.Warning("cachebuster", "unknown parameter 'cachebuster' ignored")
+    ]
+    assert image.vary_accept is False
+
+
+def test_format_auto_negotiates_and_asks_for_vary() -> None:
+    data = corpus_bytes("orient1-landscape.jpg")
+    webp = picsmith.process(data, "w=64&format=auto", accept="image/avif;q=0,image/webp,*/*")
+    assert (webp.format, webp.vary_accept) == ("webp", True)
+    assert webp.data[:4] == b"RIFF" and webp.data[8:12] == b"WEBP"
+    fallback = picsmith.process(data, "w=64&format=auto", accept="*/*")
+    assert (fallback.format, fallback.vary_accept) == ("jpeg", True)
+
+
+def test_pipeline_is_reusable_across_images_and_threads() -> None:
+    pipeline = picsmith.Pipeline.from_query("height=50&format=png")
+    inputs = [
+        corpus_bytes(n) for n in ("orient1-landscape.jpg", "bird-rgba-576x384.png", "photo-4.webp")
+    ]
+    expected = [(img.width, img.height) for img in (pipeline.run(d) for d in inputs)]
+    assert all(h == 50 for _, h in expected)
+    results = {}
+
+    def work(i: int) -> None:
+        results[i] = pipeline.run(inputs[i % 3])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, image in results.items():
+        assert image.format == "png"
+        assert (image.width, image.height) == expected[i % 3]
+    assert len(results) == 6
+
+
+def test_limits_defaults_and_values() -> None:
+    default = picsmith.Limits()
+    assert (default.max_input_bytes, default.max_source_pixels, default.max_output_side) == (
+        64 * 1024 * 1024,
+        100_000_000,
+        16384,
+    )
+    custom = picsmith.Limits(max_source_pixels=1000)
+    assert custom.max_source_pixels == 1000 and custom.max_output_side == 16384
+    assert custom == picsmith.Limits(max_source_pixels=1000) and custom != default
+    with pytest.raises(TypeError):
+        picsmith.Limits(1000)  # type: ignore[misc]
+    with pytest.raises(OverflowError):
+        picsmith.Limits(max_output_side=-1)
+
+
+def test_limits_are_enforced() -> None:
+    data = corpus_bytes("large-2725x2225.jpg")
+    with pytest.raises(picsmith.LimitExceeded) as caught:
+        picsmith.process(data, "width=100", limits=picsmith.Limits(max_source_pixels=1000))
+    assert (caught.value.code, caught.value.http_status) == ("limit_exceeded", 413)
+    with pytest.raises(picsmith.LimitExceeded):
+        picsmith.process(data, limits=picsmith.Limits(max_input_bytes=len(data) - 1))
+    with pytest.raises(picsmith.LimitExceeded):
+        picsmith.Pipeline.from_query("quality=80").run(
+            data, limits=picsmith.Limits(max_output_side=2000)
+        )
+    # The same limits with room to spare succeed.
+    ok = picsmith.process(data, "width=100", limits=picsmith.Limits(max_input_bytes=len(data)))
+    assert ok.width == 100
+
+
+def test_input_must_be_bytes() -> None:
+    with pytest.raises(TypeError):
+        picsmith.process("not bytes", "w=1")  # type: ignore[arg-type]
+
+
+def test_registry_and_schema() -> None:
+    params = {p["name"]: p for p in picsmith.parameters()}
+    width = params["width"]
+    assert width["aliases"] == ["w"] and width["kind"] == "int" and width["implemented"] is True
+    assert "16384" in width["accepted"]
+    assert params["autorotate"]["default"] == "true"
+    assert params["blur"]["implemented"] is False
+    schema = json.loads(picsmith.schema_json())
+    assert set(schema["properties"]) == set(params)
+    assert schema["properties"]["width"]["maximum"] == 16384
+
+
+def test_gil_is_released_during_processing() -> None:
+    """Two full-size re-encodes run on two threads while this thread keeps stamping the clock.
+
+    A native call that held the GIL would leave a gap in the stamps at least as long as the
+    call itself; with the GIL released the stamps keep coming, limited only by the OS
+    scheduler, so every gap stays well below the duration of any single call.
+    """
+    data = corpus_bytes("large-2725x2225.jpg")
+    pipeline = picsmith.Pipeline.from_query("quality=80")
+    pipeline.run(data)  # warm up allocators and code pages
+    calls = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        for _ in range(2):
+            start = time.perf_counter()
+            image = pipeline.run(data)
+            end = time.perf_counter()
+            assert (image.width, image.height) == (2725, 2225)
+            with lock:
+                calls.append((start, end))
+
+    workers = [threading.Thread(target=work) for _ in range(2)]
+    stamps = [time.perf_counter()]
+    for w in workers:
+        w.start()
+    while any(w.is_alive() for w in workers):
+        stamps.append(time.perf_counter())
+    for w in workers:
+        w.join()
+    assert len(calls) == 4, "a worker failed"
+
+    shortest = min(end - start for start, end in calls)
+    window_start = min(start for start, _ in calls)
+    window_end = max(end for _, end in calls)
+    inside = [window_start] + [s for s in stamps if window_start < s < window_end] + [window_end]
+    longest_gap = max(b - a for a, b in zip(inside, inside[1:]))
+    assert longest_gap < shortest / 2, (
+        f"this thread stalled for {longest_gap * 1000:.1f} ms while calls took "
+        f"{shortest * 1000:.1f} ms or more: the GIL was held"
+    )
+    assert len(inside) > 1000

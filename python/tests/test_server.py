@@ -1,0 +1,162 @@
+"""The reference server, exercised through its real ASGI app."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import corpus_file
+from httpx import Response
+from starlette.testclient import TestClient
+
+import picsmith
+from picsmith.server import WARNINGS_HEADER, create_app
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    originals = tmp_path / "data" / "originals"
+    originals.mkdir(parents=True)
+    shutil.copy(corpus_file("large-2725x2225.jpg"), originals / "photo.jpg")
+    (originals / "nested").mkdir()
+    shutil.copy(corpus_file("bird-rgba-576x384.png"), originals / "nested" / "bird.png")
+    shutil.copy(corpus_file("corrupt-header.jpg"), originals / "corrupt.jpg")
+    # A valid image just outside the served folder: traversal must not reach it.
+    shutil.copy(corpus_file("orient1-landscape.jpg"), tmp_path / "data" / "secret.jpg")
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def client(data_dir: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(data_dir)) as test_client:
+        yield test_client
+
+
+def assert_error(response: Response, status: int, code: str, parameter: str | None = None) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert error["parameter"] == parameter
+    assert isinstance(error["message"], str) and error["message"]
+
+
+def test_resize_to_webp(client: TestClient) -> None:
+    response = client.get("/photo.jpg?width=400&format=webp")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/webp"
+    assert "vary" not in response.headers
+    assert WARNINGS_HEADER.lower() not in response.headers
+    image = picsmith.process(response.content)
+    assert (image.format, image.width) == ("webp", 400)
+    assert int(response.headers["content-length"]) == len(response.content)
+
+
+def test_nested_path_and_default_format(client: TestClient) -> None:
+    response = client.get("/nested/bird.png?h=96")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert picsmith.process(response.content).height == 96
+
+
+def test_format_auto_follows_accept_and_varies(client: TestClient) -> None:
+    response = client.get(
+        "/photo.jpg?w=200&format=auto", headers={"Accept": "image/webp,*/*;q=0.8"}
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/webp"
+    assert response.headers["vary"] == "Accept"
+    response = client.get("/photo.jpg?w=200&format=auto", headers={"Accept": "*/*"})
+    assert response.headers["content-type"] == "image/jpeg"
+    assert response.headers["vary"] == "Accept"
+
+
+def test_warnings_header(client: TestClient) -> None:
+    response = client.get("/photo.jpg?w=100&cachebuster=7&format=gif&lossless=true")
+    assert response.status_code == 200
+    assert response.headers[WARNINGS_HEADER] == (
+        "unknown parameter 'cachebuster' ignored; lossless applies to WebP output; ignored for gif"
+    )
+
+
+def test_warning_with_control_characters_cannot_split_headers(client: TestClient) -> None:
+    response = client.get("/photo.jpg?w=10&evil%0d%0aSet-Cookie:%20x=%E2%82%AC=1")
+    assert response.status_code == 200
+    assert "set-cookie" not in response.headers
+    assert response.headers[WARNINGS_HEADER] == (
+        "unknown parameter 'evil\\r\\nSet-Cookie: x' ignored"
+    )
+
+
+def test_head_has_headers_and_no_body(client: TestClient) -> None:
+    response = client.head("/photo.jpg?w=100&format=png")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert int(response.headers["content-length"]) > 0
+    assert response.content == b""
+
+
+def test_bad_parameter_is_400_json(client: TestClient) -> None:
+    assert_error(client.get("/photo.jpg?width=abc"), 400, "invalid_parameter", "width")
+
+
+def test_unimplemented_parameter_is_501(client: TestClient) -> None:
+    assert_error(client.get("/photo.jpg?rotate=90"), 501, "unsupported", "rotate")
+
+
+def test_limit_is_413(data_dir: Path) -> None:
+    with TestClient(create_app(data_dir, limits=picsmith.Limits(max_source_pixels=1000))) as client:
+        assert_error(client.get("/photo.jpg?w=10"), 413, "limit_exceeded")
+
+
+def test_missing_file_is_404(client: TestClient) -> None:
+    assert_error(client.get("/nope.jpg"), 404, "not_found")
+    assert_error(client.get("/"), 404, "not_found")
+    assert_error(client.get("/nested"), 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/..%2Fsecret.jpg",
+        "/nested/..%2F..%2Fsecret.jpg",
+        "/%2E%2E/secret.jpg",
+        "/%2F..%2Fsecret.jpg",
+    ],
+)
+def test_traversal_is_refused(client: TestClient, data_dir: Path, path: str) -> None:
+    assert (data_dir / "secret.jpg").is_file()
+    assert_error(client.get(path), 404, "not_found")
+
+
+def test_absolute_path_is_refused(client: TestClient, data_dir: Path) -> None:
+    target = str(data_dir / "secret.jpg").replace("/", "%2F")
+    assert_error(client.get(f"/{target}"), 404, "not_found")
+
+
+def test_symlink_out_of_the_folder_is_refused(client: TestClient, data_dir: Path) -> None:
+    (data_dir / "originals" / "link.jpg").symlink_to(data_dir / "secret.jpg")
+    assert_error(client.get("/link.jpg"), 404, "not_found")
+
+
+def test_corrupt_original_is_422(client: TestClient) -> None:
+    assert_error(client.get("/corrupt.jpg?w=100"), 422, "invalid_image")
+
+
+def test_other_methods_are_405(client: TestClient) -> None:
+    response = client.post("/photo.jpg", content=b"x")
+    assert_error(response, 405, "method_not_allowed")
+    assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD"}
+
+
+def test_data_folder_is_created_and_env_is_honoured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PICSMITH_DATA", str(tmp_path / "from-env"))
+    app = create_app()
+    assert (tmp_path / "from-env" / "originals").is_dir()
+    assert app.state.originals == (tmp_path / "from-env" / "originals").resolve()
+    create_app(tmp_path / "explicit")
+    assert (tmp_path / "explicit" / "originals").is_dir()
