@@ -1,0 +1,311 @@
+/* Smoke test of the C ABI: include/picsmith.h against the built libpicsmith.
+ *
+ * Usage: smoke [image.jpg]
+ * Without an argument the corpus file large-2725x2225.jpg is read from $PICSMITH_CORPUS, else
+ * from ../shared/corpus (relative to the working directory). When it is missing, the tests that
+ * need a real image print SKIP and the others still run.
+ */
+#define _POSIX_C_SOURCE 200809L /* pthread barriers under -std=c11 */
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "picsmith.h"
+
+static int passed = 0;
+static int failed = 0;
+
+static void check(int ok, const char *what) {
+    if (ok) {
+        passed++;
+        printf("ok   %s\n", what);
+    } else {
+        failed++;
+        printf("FAIL %s\n", what);
+        const char *code = picsmith_last_error_code();
+        if (code != NULL) {
+            const char *message = picsmith_last_error_message();
+            printf("     last error: %s: %s\n", code, message ? message : "(no message)");
+        }
+    }
+}
+
+static int str_is(const char *actual, const char *expected) {
+    return actual != NULL && strcmp(actual, expected) == 0;
+}
+
+/* Reads a whole file; NULL when it cannot be opened. */
+static unsigned char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+    unsigned char *buf = NULL;
+    size_t cap = 0;
+    *len = 0;
+    for (;;) {
+        if (*len == cap) {
+            cap = cap ? cap * 2 : 1 << 20;
+            unsigned char *grown = realloc(buf, cap);
+            if (grown == NULL) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = grown;
+        }
+        size_t n = fread(buf + *len, 1, cap - *len, f);
+        if (n == 0) {
+            break;
+        }
+        *len += n;
+    }
+    fclose(f);
+    return buf;
+}
+
+/* A function, because `minor >= 0` written inline is always true and -Wtype-limits rejects it
+ * while the header's minor is 0. */
+static int at_least(uint32_t have, uint32_t want) {
+    return have >= want;
+}
+
+static int is_webp(const uint8_t *data, size_t len) {
+    return data != NULL && len >= 12 && memcmp(data, "RIFF", 4) == 0 &&
+           memcmp(data + 8, "WEBP", 4) == 0;
+}
+
+static void test_versions(void) {
+    check(picsmith_abi_version_major() == PICSMITH_ABI_VERSION_MAJOR,
+          "library ABI major matches the header");
+    check(at_least(picsmith_abi_version_minor(), PICSMITH_ABI_VERSION_MINOR),
+          "library ABI minor is at least the header's");
+    const char *version = picsmith_version();
+    check(version != NULL && strlen(version) > 0 && strchr(version, '.') != NULL,
+          "picsmith_version() is a dotted version");
+    picsmith_limits limits = picsmith_limits_default();
+    check(limits.max_input_bytes == 64u * 1024 * 1024 && limits.max_source_pixels == 100000000u &&
+              limits.max_output_side == 16384,
+          "picsmith_limits_default() returns the core's defaults");
+}
+
+static void test_errors_without_image(void) {
+    static const uint8_t junk[] = "not an image at all";
+    static int not_an_image;
+    /* A non-NULL value, so the test sees whether a failing call resets *out to NULL. */
+    picsmith_image *img = (picsmith_image *)&not_an_image;
+
+    picsmith_status s = picsmith_process(junk, sizeof junk, "width=0", NULL, NULL, &img);
+    check(s == PICSMITH_STATUS_INVALID_PARAMETER, "width=0 is PICSMITH_STATUS_INVALID_PARAMETER");
+    check(img == NULL, "*out is NULL after a failure");
+    check(str_is(picsmith_last_error_code(), "invalid_parameter"),
+          "last error code is \"invalid_parameter\"");
+    check(str_is(picsmith_last_error_parameter(), "width"), "last error parameter is \"width\"");
+    const char *message = picsmith_last_error_message();
+    check(message != NULL && strstr(message, "'0'") != NULL,
+          "last error message names the bad value");
+
+    s = picsmith_process(NULL, 10, "width=10", NULL, NULL, &img);
+    check(s == PICSMITH_STATUS_INVALID_ARGUMENT, "NULL input is PICSMITH_STATUS_INVALID_ARGUMENT");
+    check(str_is(picsmith_last_error_code(), "invalid_argument"),
+          "last error code is \"invalid_argument\"");
+    check(picsmith_last_error_parameter() == NULL, "an argument error names no parameter");
+
+    s = picsmith_process(junk, sizeof junk, NULL, NULL, NULL, &img);
+    check(s == PICSMITH_STATUS_INVALID_ARGUMENT, "NULL query is PICSMITH_STATUS_INVALID_ARGUMENT");
+    s = picsmith_process(junk, sizeof junk, "width=10", NULL, NULL, NULL);
+    check(s == PICSMITH_STATUS_INVALID_ARGUMENT, "NULL out is PICSMITH_STATUS_INVALID_ARGUMENT");
+    s = picsmith_process(junk, sizeof junk, "width=\xff\xfe", NULL, NULL, &img);
+    check(s == PICSMITH_STATUS_INVALID_ARGUMENT,
+          "a query that is not UTF-8 is PICSMITH_STATUS_INVALID_ARGUMENT");
+
+    s = picsmith_process(junk, 0, "width=10", NULL, NULL, &img);
+    check(s == PICSMITH_STATUS_INVALID_IMAGE && str_is(picsmith_last_error_code(), "invalid_image"),
+          "empty input is PICSMITH_STATUS_INVALID_IMAGE");
+    s = picsmith_process(junk, sizeof junk, "width=10", NULL, NULL, &img);
+    check(s == PICSMITH_STATUS_UNSUPPORTED_FORMAT &&
+              str_is(picsmith_last_error_code(), "unsupported_format"),
+          "unknown bytes are PICSMITH_STATUS_UNSUPPORTED_FORMAT");
+    s = picsmith_process(junk, sizeof junk, "crop=fit&width=10&height=10", NULL, NULL, &img);
+    check(s == PICSMITH_STATUS_UNSUPPORTED && str_is(picsmith_last_error_parameter(), "crop"),
+          "an unimplemented parameter is PICSMITH_STATUS_UNSUPPORTED");
+
+    picsmith_pipeline *pipeline = NULL;
+    s = picsmith_pipeline_new("width=10&cb=1", true, &pipeline);
+    check(s == PICSMITH_STATUS_INVALID_PARAMETER && pipeline == NULL &&
+              str_is(picsmith_last_error_parameter(), "cb"),
+          "a strict pipeline rejects an unknown parameter");
+    s = picsmith_pipeline_new("width=10&cb=1", false, &pipeline);
+    check(s == PICSMITH_STATUS_OK && pipeline != NULL, "a lenient pipeline accepts it");
+    check(picsmith_last_error_code() == NULL && picsmith_last_error_message() == NULL,
+          "a successful call clears the last error");
+    s = picsmith_pipeline_run(NULL, junk, sizeof junk, NULL, NULL, &img);
+    check(s == PICSMITH_STATUS_INVALID_ARGUMENT, "NULL pipeline is PICSMITH_STATUS_INVALID_ARGUMENT");
+    s = picsmith_pipeline_run(pipeline, NULL, 0, NULL, NULL, &img);
+    check(s == PICSMITH_STATUS_INVALID_ARGUMENT, "pipeline_run rejects NULL input");
+    picsmith_pipeline_free(pipeline);
+
+    uint8_t *bytes = (uint8_t *)junk;
+    size_t len = 99;
+    s = picsmith_image_take_data(NULL, &bytes, &len);
+    check(s == PICSMITH_STATUS_INVALID_ARGUMENT && bytes == NULL && len == 0,
+          "take_data on NULL fails and clears its outputs");
+
+    picsmith_image_free(NULL);
+    picsmith_pipeline_free(NULL);
+    picsmith_buffer_free(NULL, 0);
+    picsmith_buffer_free(NULL, 123);
+    check(1, "the free functions accept NULL");
+
+    len = 99;
+    check(picsmith_image_data(NULL, &len) == NULL && len == 0, "image_data(NULL) is NULL, 0");
+    check(picsmith_image_width(NULL) == 0 && picsmith_image_height(NULL) == 0 &&
+              picsmith_image_format(NULL) == NULL && picsmith_image_mime(NULL) == NULL &&
+              picsmith_image_warning_count(NULL) == 0 &&
+              picsmith_image_warning_parameter(NULL, 0) == NULL &&
+              !picsmith_image_vary_accept(NULL),
+          "the accessors accept NULL");
+}
+
+/* Each thread fails differently, waits until the other has failed too, then reads its own
+ * last error: a process-wide slot would show the other thread's error to one of them. */
+struct thread_case {
+    const char *query;
+    const char *expected_code;
+    pthread_barrier_t *barrier;
+    int ok;
+};
+
+static void *fail_then_read_last_error(void *arg) {
+    struct thread_case *c = arg;
+    static const uint8_t junk[] = "not an image";
+    picsmith_image *img = NULL;
+    picsmith_process(junk, sizeof junk, c->query, NULL, NULL, &img);
+    pthread_barrier_wait(c->barrier);
+    c->ok = img == NULL && str_is(picsmith_last_error_code(), c->expected_code);
+    pthread_barrier_wait(c->barrier);
+    return NULL;
+}
+
+static void test_last_error_is_per_thread(void) {
+    static pthread_barrier_t barrier;
+    pthread_barrier_init(&barrier, NULL, 2);
+    struct thread_case cases[2] = {
+        {"width=0", "invalid_parameter", &barrier, 0},
+        {"width=10", "unsupported_format", &barrier, 0},
+    };
+    pthread_t threads[2];
+    int started = 0;
+    for (int i = 0; i < 2; i++) {
+        started += pthread_create(&threads[i], NULL, fail_then_read_last_error, &cases[i]) == 0;
+    }
+    if (started == 2) {
+        pthread_join(threads[0], NULL);
+        pthread_join(threads[1], NULL);
+        pthread_barrier_destroy(&barrier);
+    } /* else a lone thread still waits on the barrier, which must then outlive it */
+    check(started == 2 && cases[0].ok && cases[1].ok, "each thread reads its own last error");
+}
+
+static void test_with_image(const uint8_t *jpeg, size_t jpeg_len) {
+    picsmith_image *img = NULL;
+    picsmith_status s =
+        picsmith_process(jpeg, jpeg_len, "width=400&format=webp&cb=7", NULL, NULL, &img);
+    check(s == PICSMITH_STATUS_OK && img != NULL, "width=400&format=webp succeeds");
+    if (img == NULL) {
+        return;
+    }
+    check(picsmith_image_width(img) == 400, "width is 400");
+    check(picsmith_image_height(img) == 327, "height keeps the aspect ratio (327)");
+    check(str_is(picsmith_image_format(img), "webp"), "format is \"webp\"");
+    check(str_is(picsmith_image_mime(img), "image/webp"), "mime is \"image/webp\"");
+    check(!picsmith_image_vary_accept(img), "an explicit format does not vary on Accept");
+    size_t len = 0;
+    const uint8_t *data = picsmith_image_data(img, &len);
+    check(is_webp(data, len), "data starts with RIFF....WEBP");
+    check(picsmith_image_warning_count(img) == 1 &&
+              str_is(picsmith_image_warning_parameter(img, 0), "cb") &&
+              picsmith_image_warning_message(img, 0) != NULL &&
+              picsmith_image_warning_parameter(img, 1) == NULL,
+          "the unknown parameter 'cb' is one warning");
+
+    uint8_t *owned = NULL;
+    size_t owned_len = 0;
+    s = picsmith_image_take_data(img, &owned, &owned_len);
+    check(s == PICSMITH_STATUS_OK && owned_len == len && is_webp(owned, owned_len),
+          "take_data hands over the same bytes");
+    check(picsmith_image_data(img, &len) == NULL && len == 0, "the image no longer has data");
+    uint8_t *again = NULL;
+    s = picsmith_image_take_data(img, &again, &len);
+    check(s == PICSMITH_STATUS_INVALID_ARGUMENT && again == NULL,
+          "taking the data twice is PICSMITH_STATUS_INVALID_ARGUMENT");
+    check(picsmith_image_width(img) == 400, "the image keeps its size after take_data");
+    picsmith_image_free(img);
+    check(is_webp(owned, owned_len), "the taken buffer outlives its image");
+    picsmith_buffer_free(owned, owned_len);
+
+    picsmith_pipeline *pipeline = NULL;
+    s = picsmith_pipeline_new("w=200&format=auto", true, &pipeline);
+    check(s == PICSMITH_STATUS_OK, "a strict pipeline accepts known parameters");
+    for (int i = 0; i < 2 && pipeline != NULL; i++) {
+        img = NULL;
+        s = picsmith_pipeline_run(pipeline, jpeg, jpeg_len, "image/avif,image/webp,*/*", NULL,
+                                  &img);
+        check(s == PICSMITH_STATUS_OK && picsmith_image_width(img) == 200 &&
+                  str_is(picsmith_image_format(img), "webp") && picsmith_image_vary_accept(img),
+              "a pipeline runs repeatedly and negotiates WebP from Accept");
+        picsmith_image_free(img);
+    }
+    img = NULL;
+    s = picsmith_pipeline_run(pipeline, jpeg, jpeg_len, NULL, NULL, &img);
+    check(s == PICSMITH_STATUS_OK && str_is(picsmith_image_format(img), "jpeg"),
+          "format=auto without Accept falls back to JPEG");
+    picsmith_image_free(img);
+    picsmith_pipeline_free(pipeline);
+
+    picsmith_limits limits = picsmith_limits_default();
+    limits.max_source_pixels = 1000000;
+    img = NULL;
+    s = picsmith_process(jpeg, jpeg_len, "width=400", NULL, &limits, &img);
+    check(s == PICSMITH_STATUS_LIMIT_EXCEEDED && img == NULL &&
+              str_is(picsmith_last_error_code(), "limit_exceeded"),
+          "a 6 MP source over a 1 MP limit is PICSMITH_STATUS_LIMIT_EXCEEDED");
+
+    /* Whether half a JPEG decodes (grey bottom) or fails is the core's choice; the ABI must
+     * report either outcome coherently. */
+    s = picsmith_process(jpeg, jpeg_len / 2, "width=100", NULL, NULL, &img);
+    check(s == PICSMITH_STATUS_OK ? img != NULL && picsmith_last_error_code() == NULL
+                                  : img == NULL && picsmith_last_error_code() != NULL,
+          "a truncated JPEG gives an image or an error, never both or neither");
+    picsmith_image_free(img);
+}
+
+int main(int argc, char **argv) {
+    char corpus_path[4096];
+    const char *path = argc > 1 ? argv[1] : NULL;
+    if (path == NULL) {
+        const char *corpus = getenv("PICSMITH_CORPUS");
+        snprintf(corpus_path, sizeof corpus_path, "%s/large-2725x2225.jpg",
+                 corpus && *corpus ? corpus : "../shared/corpus");
+        path = corpus_path;
+    }
+
+    test_versions();
+    test_errors_without_image();
+    test_last_error_is_per_thread();
+
+    size_t len = 0;
+    unsigned char *jpeg = read_file(path, &len);
+    if (jpeg == NULL) {
+        printf("SKIP image tests: cannot read %s (set PICSMITH_CORPUS or pass a JPEG path)\n",
+               path);
+    } else {
+        test_with_image(jpeg, len);
+        free(jpeg);
+    }
+
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}
