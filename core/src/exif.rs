@@ -82,17 +82,27 @@ mod tests {
     use super::*;
 
     fn tiff(big_endian: bool, value: u16) -> Vec<u8> {
+        let u16b = |v: u16| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let u32b = |v: u32| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
         let mut t: Vec<u8> = if big_endian {
-            b"MM\0*\0\0\0\x08".to_vec()
+            b"MM\0*".to_vec()
         } else {
-            b"II*\0\x08\0\0\0".to_vec()
+            b"II*\0".to_vec()
         };
-        let (u16b, u32b): (fn(u16) -> [u8; 2], fn(u32) -> [u8; 4]) = if big_endian {
-            (u16::to_be_bytes, u32::to_be_bytes)
-        } else {
-            (u16::to_le_bytes, u32::to_le_bytes)
-        };
-        t.extend(u16b(1));
+        t.extend(u32b(8)); // IFD0 right after the header
+        t.extend(u16b(1)); // one entry
         t.extend(u16b(ORIENTATION_TAG));
         t.extend(u16b(TYPE_SHORT));
         t.extend(u32b(1));
