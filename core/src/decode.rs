@@ -64,15 +64,15 @@ pub(crate) fn open<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Source<'a>> {
         ));
     }
     let mut source = if format == Format::Jpeg {
-        let header = jpeg::read_header(bytes)?;
+        let mut header = jpeg::read_header(bytes)?;
         Source {
             bytes,
             format,
             width: header.width,
             height: header.height,
             orientation: 1,
-            exif: header.exif.clone(),
-            icc: header.icc.clone(),
+            exif: header.exif.take(),
+            icc: header.icc.take(),
             jpeg_quality: header.luma_quant.as_ref().map(jpeg::estimate_quality),
             pending: Pending::Jpeg(header),
         }

@@ -167,24 +167,38 @@ fn encode_avif(image: &DynamicImage, quality: u8, exif: Option<&[u8]>) -> Result
     }
     let (w, h) = (image.width() as usize, image.height() as usize);
     let encoded = if image.color().has_alpha() {
-        let rgba = image.to_rgba8();
-        encoder.encode_rgba(ravif::Img::new(rgba.as_raw().as_rgba(), w, h))
-    } else {
-        let rgb;
-        let bytes = match image {
-            DynamicImage::ImageRgb8(buffer) => buffer.as_raw(),
+        let converted;
+        let rgba = match image {
+            DynamicImage::ImageRgba8(buffer) => buffer,
             other => {
-                rgb = other.to_rgb8();
-                rgb.as_raw()
+                converted = other.to_rgba8();
+                &converted
             }
         };
-        encoder.encode_rgb(ravif::Img::new(bytes.as_rgb(), w, h))
+        encoder.encode_rgba(ravif::Img::new(rgba.as_raw().as_rgba(), w, h))
+    } else {
+        let converted;
+        let rgb = match image {
+            DynamicImage::ImageRgb8(buffer) => buffer,
+            other => {
+                converted = other.to_rgb8();
+                &converted
+            }
+        };
+        encoder.encode_rgb(ravif::Img::new(rgb.as_raw().as_rgb(), w, h))
     };
     Ok(encoded.map_err(|e| codec_error(Format::Avif, e))?.avif_file)
 }
 
 fn encode_gif(image: &DynamicImage) -> Result<Vec<u8>> {
-    let rgba = image.to_rgba8();
+    let converted;
+    let rgba = match image {
+        DynamicImage::ImageRgba8(buffer) => buffer,
+        other => {
+            converted = other.to_rgba8();
+            &converted
+        }
+    };
     let mut out = Vec::new();
     // Speed 10 of NeuQuant's 1-30: sharp-looking palettes at a tenth of the slowest setting's time.
     GifEncoder::new_with_speed(&mut out, 10)

@@ -105,7 +105,7 @@ impl Pipeline {
     /// ```
     pub fn run(&self, input: &[u8], accept: Option<&str>, limits: &Limits) -> Result<Output> {
         let mut warnings = self.parsed.warnings.clone();
-        let source = decode::open(input, limits)?;
+        let mut source = decode::open(input, limits)?;
         let orientation = if self.flag("autorotate") {
             source.orientation
         } else {
@@ -120,11 +120,11 @@ impl Pipeline {
 
         let input_format = source.format;
         let source_quality = source.jpeg_quality;
-        let icc = source.icc.clone();
+        let icc = source.icc.take();
         let exif = if self.flag("strip_exif") {
             None
         } else {
-            source.exif.clone()
+            source.exif.take()
         };
         let stored_target = target.map(|(w, h)| if orientation >= 5 { (h, w) } else { (w, h) });
 
