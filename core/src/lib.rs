@@ -20,28 +20,35 @@ mod exif;
 mod format;
 mod jpeg;
 mod limits;
+mod ops;
 pub mod params;
 mod pipeline;
 mod query;
 mod resize;
+mod resolver;
 
 pub use error::{Error, ErrorKind, Result};
 pub use format::Format;
 pub use limits::Limits;
 pub use pipeline::{Output, Pipeline};
 pub use query::{Coord, Crop, Quality, Rgba, Value, Warning};
+pub use resolver::Resolver;
 
 /// The crate version, which is also the version of the Python and Node packages.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Options of [`process`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Options of [`process`] and [`Pipeline::run`].
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     /// The request's `Accept` header, for `format=auto`.
     pub accept: Option<String>,
     pub limits: Limits,
-    /// Unknown and repeated parameters are errors instead of warnings.
+    /// Unknown and repeated parameters are errors instead of warnings. Read when parsing (by
+    /// [`process`]); a [`Pipeline`] is already parsed, so its `run` ignores it.
     pub strict: bool,
+    /// Where watermark and layer images come from. Without one, a layer is skipped with a
+    /// warning (or fails, when it is required).
+    pub resolver: Option<std::sync::Arc<dyn Resolver>>,
 }
 
 /// Parses `query` and runs it on `input` in one call.
@@ -56,5 +63,5 @@ pub fn process(input: &[u8], query: &str, options: &Options) -> Result<Output> {
     } else {
         Pipeline::from_query(query)?
     };
-    pipeline.run(input, options.accept.as_deref(), &options.limits)
+    pipeline.run(input, options)
 }

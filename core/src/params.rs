@@ -118,17 +118,18 @@ pub static PARAMS: &[ParamSpec] = &[
         .default("1").implemented(),
     param("upscale", BOOL, "Allow the output to be larger than the source (otherwise sizes stop at the source's).")
         .default("false").implemented().extension(),
-    param("crop", ParamKind::Crop, "How to reach the exact box: fit, top, bottom, pad, zoom, stretch, face, entropy, or a region x,y,w,h."),
-    param("pad", ParamKind::Int { min: 0, max: 4096 }, "Border in pixels around the image, in pad_color.").default("0"),
+    param("crop", ParamKind::Crop, "How to reach the exact box: fit, top, bottom, pad, zoom, stretch, face, entropy, or a region x,y,w,h.")
+        .implemented().except_values(&["face"]),
+    param("pad", ParamKind::Int { min: 0, max: 4096 }, "Border in pixels around the image, in pad_color.").default("0").implemented(),
     param("pad_color", ParamKind::Color, "Colour for padding, crop=pad, rotation corners and flatten; 0000 is transparent.")
-        .default("white"),
+        .default("white").implemented(),
     // Geometry
-    param("rotate", ParamKind::Float { min: -360.0, max: 360.0 }, "Rotate clockwise by this many degrees.").default("0"),
-    param("angle", ParamKind::Float { min: -360.0, max: 360.0 }, "Rotate counter-clockwise by this many degrees.").default("0"),
+    param("rotate", ParamKind::Float { min: -360.0, max: 360.0 }, "Rotate clockwise by this many degrees.").default("0").implemented(),
+    param("angle", ParamKind::Float { min: -360.0, max: 360.0 }, "Rotate counter-clockwise by this many degrees.").default("0").implemented(),
     param("autorotate", BOOL, "Apply the EXIF orientation and remove the tag.").default("true").implemented(),
-    param("flip", BOOL, "Mirror the image horizontally.").default("false"),
-    param("trim", ParamKind::Choice(&["color"]), "Remove a uniform border of trim_color."),
-    param("trim_color", ParamKind::Color, "Border colour that trim=color removes.").default("white"),
+    param("flip", BOOL, "Mirror the image horizontally.").default("false").implemented(),
+    param("trim", ParamKind::Choice(&["color"]), "Remove a uniform border of trim_color.").implemented(),
+    param("trim_color", ParamKind::Color, "Border colour that trim=color removes.").default("white").implemented(),
     // Effects
     param("blur", PERCENT, "Blur strength, 0 to 100.").default("0"),
     param("sharp_amount", ParamKind::Int { min: 1, max: 100 }, "Unsharp-mask strength, 1 to 100."),
@@ -148,7 +149,7 @@ pub static PARAMS: &[ParamSpec] = &[
     param("colorize_intensity", ParamKind::Int { min: 1, max: 100 }, "Strength of colorize, 1 to 100.").default("1"),
     param("filter", ParamKind::Int { min: 1, max: 20 }, "One of twenty named effect presets."),
     param("redeye", BOOL, "Red-eye correction on detected faces.").default("false"),
-    param("flatten", BOOL, "Remove the alpha channel onto pad_color.").default("false"),
+    param("flatten", BOOL, "Remove the alpha channel onto pad_color.").default("false").implemented(),
     // Output
     param("format", ParamKind::Choice(FORMAT_NAMES), "Output format; auto picks from the request's Accept header.")
         .implemented().except_values(&["mp4"]),

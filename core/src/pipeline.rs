@@ -1,16 +1,22 @@
-//! A parsed transform and its execution: decode → autorotate → resize → encode.
+//! A parsed transform and its execution.
+//!
+//! The order of operations is fixed (the README shows it as a table):
+//! decode (JPEGs shrink while decoding) → EXIF orientation and the right-angle part of
+//! `rotate`/`angle` → trim → size and crop modes → region crop → the remaining tilt of
+//! `rotate`/`angle` (and `crop=zoom`) → flip → colour adjustments → filter preset →
+//! blur and sharpen → layers and watermark → pad → flatten → encode.
 
 use image::{metadata::Orientation, DynamicImage};
 
 use crate::decode;
 use crate::encode::{self, EncodeSettings};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 use crate::exif;
 use crate::format::{accepts, Format};
-use crate::limits::Limits;
+use crate::ops::{color, compose, effects, filters, geometry, Context};
 use crate::params;
 use crate::query::{self, ParsedQuery, Quality, Value, Warning};
-use crate::resize;
+use crate::Options;
 
 /// Quality used when none is asked for and the source's cannot be estimated (Imagizer's rule).
 const DEFAULT_QUALITY: u8 = 90;
@@ -73,89 +79,80 @@ impl Pipeline {
         params::lookup(name).and_then(|spec| self.parsed.values.get(spec.name))
     }
 
-    /// The given value, else the registry default.
-    fn value(&self, name: &'static str) -> Option<Value> {
-        self.parsed.values.get(name).cloned().or_else(|| {
-            let spec = params::spec(name);
-            spec.default
-                .map(|d| query::parse_value(spec, d).expect("registry defaults parse"))
-        })
-    }
-
-    fn flag(&self, name: &'static str) -> bool {
-        matches!(self.value(name), Some(Value::Bool(true)))
-    }
-
-    fn number(&self, name: &'static str) -> Option<f64> {
-        match self.value(name)? {
-            Value::Int(n) => Some(n as f64),
-            Value::Float(n) => Some(n),
-            _ => None,
-        }
-    }
-
-    /// Runs the transform on one encoded image. `accept` is the request's Accept header, used
-    /// by `format=auto`.
+    /// Runs the transform on one encoded image.
     ///
     /// ```no_run
     /// let input = std::fs::read("photo.jpg").unwrap();
     /// let pipeline = picsmith::Pipeline::from_query("width=400&format=webp").unwrap();
-    /// let output = pipeline.run(&input, None, &picsmith::Limits::default()).unwrap();
+    /// let output = pipeline.run(&input, &picsmith::Options::default()).unwrap();
     /// assert_eq!(output.width, 400);
     /// ```
-    pub fn run(&self, input: &[u8], accept: Option<&str>, limits: &Limits) -> Result<Output> {
-        let mut warnings = self.parsed.warnings.clone();
+    pub fn run(&self, input: &[u8], options: &Options) -> Result<Output> {
+        let query = &self.parsed;
+        let limits = &options.limits;
+        let mut warnings = query.warnings.clone();
         let mut source = decode::open(input, limits)?;
-        let orientation = if self.flag("autorotate") {
+        let orientation = if query.flag("autorotate") {
             source.orientation
         } else {
             1
         };
-        let upright = if orientation >= 5 {
+        let rotation = geometry::Rotation::from_query(query);
+        let turns_side = (orientation >= 5) != (rotation.quarter_turns % 2 == 1);
+        let upright = if turns_side {
             (source.height, source.width)
         } else {
             (source.width, source.height)
         };
-        let target = self.target_size(upright, limits)?;
+        // Knowing the final size before decoding lets JPEGs shrink while decoding and refuses
+        // oversized outputs before any pixel is allocated.
+        let hint = geometry::decode_hint(query, upright, limits)?;
+        let stored_hint = hint.map(|(w, h)| if turns_side { (h, w) } else { (w, h) });
 
         let input_format = source.format;
         let source_quality = source.jpeg_quality;
         let icc = source.icc.take();
-        let exif = if self.flag("strip_exif") {
+        let exif = if query.flag("strip_exif") {
             None
         } else {
             source.exif.take()
         };
-        let stored_target = target.map(|(w, h)| if orientation >= 5 { (h, w) } else { (w, h) });
 
-        let mut image = source.decode(stored_target)?;
+        let mut image = source.decode(stored_hint)?;
         if orientation != 1 {
             image.apply_orientation(
                 Orientation::from_exif(orientation).unwrap_or(Orientation::NoTransforms),
             );
         }
-        let (width, height) = target.unwrap_or((image.width(), image.height()));
-        if (width, height) != (image.width(), image.height()) {
-            image = resize::resize(&image, width, height)?;
+        image = rotation.apply_quarter_turns(image);
+
+        let mut context = Context {
+            options,
+            warnings: &mut warnings,
+        };
+        image = self.transform(image, upright, &rotation, &mut context)?;
+        let (width, height) = (image.width(), image.height());
+        if width > limits.max_output_side || height > limits.max_output_side {
+            return Err(geometry::output_too_large(width, height, limits));
         }
 
         let has_alpha = image.color().has_alpha();
-        let (format, vary_accept) = self.output_format(input_format, has_alpha, accept);
+        let (format, vary_accept) = self.output_format(input_format, has_alpha, options);
         if has_alpha && !format.supports_alpha() {
-            image = flatten_on_white(image);
+            image = geometry::flatten(image, query::Rgba([255, 255, 255, 255]));
         }
-        let quality = match self.value("quality") {
+        let quality = match query.value("quality") {
             Some(Value::Quality(Quality::Fixed(q))) => q,
             _ => source_quality.unwrap_or(DEFAULT_QUALITY),
         };
-        let interlace = self.flag("interlace");
+        let interlace = query.flag("interlace");
         if interlace && !matches!(format, Format::Jpeg | Format::Png) {
             warnings.push(Warning {
                 parameter: "interlace".into(),
                 message: format!("interlace applies to JPEG and PNG output; ignored for {format}"),
             });
         }
-        let lossless = self.flag("lossless");
+        let lossless = query.flag("lossless");
         if lossless && format != Format::Webp {
             warnings.push(Warning {
                 parameter: "lossless".into(),
@@ -187,54 +184,40 @@ impl Pipeline {
         })
     }
 
-    /// The output size in upright orientation, or `None` to keep the source's size.
-    fn target_size(
+    /// Every operation between decoding (upright, quarter turns applied) and encoding.
+    /// `upright` is the source's size before any shrink-on-load.
+    fn transform(
         &self,
-        (src_w, src_h): (u32, u32),
-        limits: &Limits,
-    ) -> Result<Option<(u32, u32)>> {
-        let dpr = self.number("dpr").unwrap_or(1.0);
-        let want_w = self.number("width").map(|w| w * dpr);
-        let want_h = self.number("height").map(|h| h * dpr);
-        let (sw, sh) = (src_w as f64, src_h as f64);
-        let scale = match (want_w, want_h) {
-            (None, None) => None,
-            (Some(w), None) => Some(w / sw),
-            (None, Some(h)) => Some(h / sh),
-            (Some(w), Some(h)) => Some((w / sw).min(h / sh)),
+        image: DynamicImage,
+        upright: (u32, u32),
+        rotation: &geometry::Rotation,
+        context: &mut Context<'_>,
+    ) -> Result<DynamicImage> {
+        let query = &self.parsed;
+        let image = geometry::trim(image, query, context);
+        let source = if query.is_set("trim") {
+            (image.width(), image.height())
+        } else {
+            upright
         };
-        let scale = scale.map(|s| if self.flag("upscale") { s } else { s.min(1.0) });
-        let size = match scale {
-            None => (src_w, src_h),
-            Some(s) => {
-                let side = |v: f64| (v * s).round().clamp(1.0, u32::MAX as f64) as u32;
-                (side(sw), side(sh))
-            }
-        };
-        if size.0 > limits.max_output_side || size.1 > limits.max_output_side {
-            return Err(Error::new(
-                ErrorKind::LimitExceeded,
-                format!(
-                    "output would be {}x{}; the limit is {} pixels a side",
-                    size.0, size.1, limits.max_output_side
-                ),
-            ));
-        }
-        Ok(scale.map(|_| size))
+        let image = geometry::size_and_crop(image, query, source, &context.options.limits)?;
+        let image = rotation.apply_tilt(image, query);
+        let image = geometry::flip(image, query);
+        let image = color::apply(image, query)?;
+        let image = filters::apply(image, query)?;
+        let image = effects::apply(image, query)?;
+        let image = compose::apply(image, query, context)?;
+        let image = geometry::pad(image, query, &context.options.limits)?;
+        Ok(geometry::flatten_if_asked(image, query))
     }
 
     /// The format asked for, else negotiated (`auto`), else the input's own when it can be
     /// written, else JPEG (PNG with alpha).
-    fn output_format(
-        &self,
-        input: Format,
-        has_alpha: bool,
-        accept: Option<&str>,
-    ) -> (Format, bool) {
+    fn output_format(&self, input: Format, has_alpha: bool, options: &Options) -> (Format, bool) {
         let fallback = if has_alpha { Format::Png } else { Format::Jpeg };
-        match self.value("format") {
-            Some(Value::Text(name)) if name == "auto" => {
-                let accept = accept.unwrap_or("");
+        match self.parsed.text("format") {
+            Some(name) if name == "auto" => {
+                let accept = options.accept.as_deref().unwrap_or("");
                 // WebP before AVIF: Imagizer's default, and far cheaper to encode.
                 let chosen = if accepts(accept, Format::Webp.mime()) {
                     Format::Webp
@@ -245,30 +228,9 @@ impl Pipeline {
                 };
                 (chosen, true)
             }
-            Some(Value::Text(name)) => (Format::from_name(&name).unwrap_or(fallback), false),
+            Some(name) => (Format::from_name(&name).unwrap_or(fallback), false),
             _ if input.can_encode() => (input, false),
             _ => (fallback, false),
-        }
-    }
-}
-
-/// Composites onto white for formats without alpha.
-fn flatten_on_white(image: DynamicImage) -> DynamicImage {
-    let blend = |c: u8, a: u8| ((c as u32 * a as u32 + 255 * (255 - a as u32) + 127) / 255) as u8;
-    match image {
-        DynamicImage::ImageLumaA8(gray) => {
-            let (w, h) = gray.dimensions();
-            let pixels = gray.pixels().map(|p| blend(p[0], p[1])).collect();
-            DynamicImage::ImageLuma8(image::GrayImage::from_raw(w, h, pixels).expect("sizes match"))
-        }
-        other => {
-            let rgba = other.into_rgba8();
-            let (w, h) = rgba.dimensions();
-            let pixels = rgba
-                .pixels()
-                .flat_map(|p| [blend(p[0], p[3]), blend(p[1], p[3]), blend(p[2], p[3])])
-                .collect();
-            DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, pixels).expect("sizes match"))
         }
     }
 }

@@ -74,6 +74,63 @@ impl fmt::Display for Warning {
 pub(crate) struct ParsedQuery {
     pub values: BTreeMap<&'static str, Value>,
     pub warnings: Vec<Warning>,
+    /// `crop=zoom` was given. It combines with a sizing crop (`crop=fit&rotate=30&crop=zoom`),
+    /// so it is kept apart from the `crop` value instead of replacing it.
+    pub zoom: bool,
+}
+
+/// Typed reads of the parsed values; an absent parameter reads as its registry default.
+impl ParsedQuery {
+    /// The given value, else the registry default.
+    pub fn value(&self, name: &'static str) -> Option<Value> {
+        self.values.get(name).cloned().or_else(|| {
+            let spec = params::spec(name);
+            spec.default
+                .map(|d| parse_value(spec, d).expect("registry defaults parse"))
+        })
+    }
+
+    /// Whether the query set this parameter (defaults do not count).
+    pub fn is_set(&self, name: &'static str) -> bool {
+        debug_assert!(params::lookup(name).is_some(), "{name} is not declared");
+        self.values.contains_key(name)
+    }
+
+    pub fn flag(&self, name: &'static str) -> bool {
+        matches!(self.value(name), Some(Value::Bool(true)))
+    }
+
+    /// A numeric parameter (whole or decimal) as `f64`.
+    pub fn number(&self, name: &'static str) -> Option<f64> {
+        match self.value(name)? {
+            Value::Int(n) => Some(n as f64),
+            Value::Float(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    pub fn color(&self, name: &'static str) -> Option<Rgba> {
+        match self.value(name)? {
+            Value::Color(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// A choice (lowercased) or free-text parameter.
+    pub fn text(&self, name: &'static str) -> Option<String> {
+        match self.value(name)? {
+            Value::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The sizing crop or region (`crop=zoom` is [`ParsedQuery::zoom`]).
+    pub fn crop(&self) -> Option<Crop> {
+        match self.values.get("crop")? {
+            Value::Crop(c) => Some(c.clone()),
+            _ => None,
+        }
+    }
 }
 
 /// Longest query accepted; real URLs stay far below it and it bounds the work of parsing.
@@ -107,6 +164,10 @@ pub(crate) fn parse_query(query: &str, strict: bool) -> Result<ParsedQuery> {
             }
         };
         let value = parse_value(spec, &value_text)?;
+        if value == Value::Crop(Crop::Mode("zoom".into())) && !parsed.zoom {
+            parsed.zoom = true;
+            continue;
+        }
         if parsed.values.insert(spec.name, value).is_some() {
             let warning = Warning {
                 parameter: spec.name.to_owned(),
@@ -118,7 +179,7 @@ pub(crate) fn parse_query(query: &str, strict: bool) -> Result<ParsedQuery> {
             note(&mut parsed.warnings, warning, strict)?;
         }
     }
-    check_combinations(&parsed.values)?;
+    check_combinations(&parsed)?;
     check_implemented(&parsed.values)?;
     Ok(parsed)
 }
@@ -349,7 +410,27 @@ fn parse_crop(text: &str) -> Option<Crop> {
 }
 
 /// Rules that involve more than one parameter.
-fn check_combinations(values: &BTreeMap<&'static str, Value>) -> Result<()> {
+fn check_combinations(parsed: &ParsedQuery) -> Result<()> {
+    let values = &parsed.values;
+    if let Some(Value::Crop(Crop::Mode(mode))) = values.get("crop") {
+        if crate::ops::geometry::needs_box(mode)
+            && !(values.contains_key("width") && values.contains_key("height"))
+        {
+            return Err(Error::for_parameter(
+                ErrorKind::InvalidParameter,
+                "crop",
+                format!("crop={mode} needs both 'width' and 'height'"),
+            ));
+        }
+    }
+    let rotates = |name| matches!(values.get(name), Some(v) if *v != Value::Float(0.0));
+    if parsed.zoom && !rotates("rotate") && !rotates("angle") {
+        return Err(Error::for_parameter(
+            ErrorKind::InvalidParameter,
+            "crop",
+            "crop=zoom needs 'rotate' or 'angle'",
+        ));
+    }
     if values.contains_key("dpr") && !values.contains_key("width") && !values.contains_key("height")
     {
         return Err(Error::for_parameter(
@@ -376,7 +457,9 @@ fn check_implemented(values: &BTreeMap<&'static str, Value>) -> Result<()> {
             ));
         }
         let unimplemented_value = match value {
-            Value::Text(text) => spec.unimplemented_values.contains(&text.as_str()),
+            Value::Text(text) | Value::Crop(Crop::Mode(text)) => {
+                spec.unimplemented_values.contains(&text.as_str())
+            }
             Value::Quality(Quality::Auto) => spec.unimplemented_values.contains(&"auto"),
             _ => false,
         };
@@ -396,7 +479,7 @@ fn check_implemented(values: &BTreeMap<&'static str, Value>) -> Result<()> {
 
 fn value_text(value: &Value) -> String {
     match value {
-        Value::Text(t) => t.clone(),
+        Value::Text(t) | Value::Crop(Crop::Mode(t)) => t.clone(),
         Value::Quality(Quality::Auto) => "auto".into(),
         other => format!("{other:?}"),
     }
@@ -468,7 +551,7 @@ mod tests {
 
     #[test]
     fn unimplemented_parameters_are_unsupported_not_ignored() {
-        let err = parse("width=400&height=300&crop=fit").unwrap_err();
+        let err = parse("width=400&height=300&crop=face").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unsupported);
         assert_eq!(err.parameter(), Some("crop"));
         assert_eq!(
@@ -480,7 +563,7 @@ mod tests {
             ErrorKind::Unsupported
         );
         // Set to its default, an unimplemented parameter changes nothing and is accepted.
-        assert!(parse("flip=false&blur=0").is_ok());
+        assert!(parse("redeye=false&blur=0").is_ok());
         // Validation comes first: a bad value is a bad value.
         assert_eq!(
             parse("crop=banana").unwrap_err().kind(),

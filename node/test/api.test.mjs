@@ -87,7 +87,7 @@ test('strict turns unknown parameters into errors', async () => {
 })
 
 test('an unimplemented parameter is unsupported, not ignored', async () => {
-  await assert.rejects(transform(png, 'blur=50'), (error) => {
+  await assert.rejects(transform(png, 'redeye=true'), (error) => {
     assert.equal(error.code, 'unsupported')
     assert.equal(error.httpStatus, 501)
     return true

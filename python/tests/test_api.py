@@ -62,8 +62,8 @@ def test_errors_without_a_parameter_say_none() -> None:
 
 def test_unimplemented_parameter_is_unsupported() -> None:
     with pytest.raises(picsmith.Unsupported) as caught:
-        picsmith.Pipeline.from_query("blur=20")
-    assert (caught.value.parameter, caught.value.http_status) == ("blur", 501)
+        picsmith.Pipeline.from_query("redeye=true")
+    assert (caught.value.parameter, caught.value.http_status) == ("redeye", 501)
 
 
 def test_errors_survive_pickling() -> None:

@@ -421,7 +421,7 @@ pub unsafe extern "C" fn picsmith_process(
             let options = Options {
                 accept: optional_str(accept, "accept")?.map(str::to_owned),
                 limits: limits_arg(limits),
-                strict: false,
+                ..Options::default()
             };
             let output = engine::process(input, query, &options)?;
             emit_image(output, out);
@@ -502,7 +502,12 @@ pub unsafe extern "C" fn picsmith_pipeline_run(
                 .ok_or_else(|| Failure::invalid_argument("pipeline is NULL"))?;
             let input = input_bytes(input, input_len)?;
             let accept = optional_str(accept, "accept")?;
-            let output = pipeline.pipeline.run(input, accept, &limits_arg(limits))?;
+            let options = Options {
+                accept: accept.map(str::to_owned),
+                limits: limits_arg(limits),
+                ..Options::default()
+            };
+            let output = pipeline.pipeline.run(input, &options)?;
             emit_image(output, out);
         }
         Ok(())

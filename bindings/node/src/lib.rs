@@ -128,6 +128,7 @@ pub fn process(
         accept: opts.accept,
         limits: to_limits(&env, opts.limits)?,
         strict: opts.strict.unwrap_or(false),
+        ..Default::default()
     };
     let query = query.unwrap_or_default();
     Ok(spawn(input, move |bytes| {
@@ -176,11 +177,13 @@ impl Pipeline {
     ) -> napi::Result<AsyncTask<EngineTask<picsmith::Output>>> {
         let opts = opts.unwrap_or_default();
         let limits = to_limits(&env, opts.limits)?;
-        let accept = opts.accept;
+        let options = picsmith::Options {
+            accept: opts.accept,
+            limits,
+            ..Default::default()
+        };
         let pipeline = Arc::clone(&self.inner);
-        Ok(spawn(input, move |bytes| {
-            pipeline.run(bytes, accept.as_deref(), &limits)
-        }))
+        Ok(spawn(input, move |bytes| pipeline.run(bytes, &options)))
     }
 }
 

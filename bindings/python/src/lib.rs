@@ -263,8 +263,12 @@ impl Pipeline {
         accept: Option<&str>,
         limits: Option<&Limits>,
     ) -> PyResult<Image> {
-        let limits = limits_or_default(limits);
-        let output = without_gil(py, || self.inner.run(data, accept, &limits))?;
+        let options = picsmith::Options {
+            accept: accept.map(str::to_owned),
+            limits: limits_or_default(limits),
+            ..Default::default()
+        };
+        let output = without_gil(py, || self.inner.run(data, &options))?;
         Ok(Image::from_output(py, output))
     }
 
@@ -293,6 +297,7 @@ fn process(
         accept,
         limits: limits_or_default(limits),
         strict,
+        ..Default::default()
     };
     let output = without_gil(py, || picsmith::process(data, query, &options))?;
     Ok(Image::from_output(py, output))

@@ -1,0 +1,650 @@
+//! Geometry: trim, sizing and crop modes, region crops, rotation, flip, pad and flatten.
+//!
+//! Sizes are planned from the upright source size, before any pixel is decoded, so that JPEGs
+//! can shrink while decoding and oversized outputs are refused early. Rotation by any angle is
+//! split into quarter turns, which are exact and applied with the EXIF orientation before
+//! sizing (so `rotate=90&width=400` is 400 pixels wide), and a remaining tilt of at most 45°,
+//! applied after sizing with bilinear sampling; it grows the canvas (corners in `pad_color`) or,
+//! with `crop=zoom`, keeps the size and zooms in until no corner shows.
+
+use image::{DynamicImage, GrayImage, Rgba as Pixel, RgbaImage};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::limits::Limits;
+use crate::ops::Context;
+use crate::query::{Coord, Crop, ParsedQuery, Rgba};
+use crate::resize;
+
+/// How far a pixel may differ from `trim_color` (per channel, 0-255) and still be border:
+/// enough to absorb JPEG ringing around a flat background.
+const TRIM_TOLERANCE: u8 = 24;
+
+/// The crop modes that promise an exact `width`×`height` box.
+const BOX_MODES: &[&str] = &["fit", "top", "bottom", "pad", "stretch", "entropy", "face"];
+
+/// Whether a crop mode needs both `width` and `height`.
+pub(crate) fn needs_box(mode: &str) -> bool {
+    BOX_MODES.contains(&mode)
+}
+
+pub(crate) fn output_too_large(width: u32, height: u32, limits: &Limits) -> Error {
+    Error::new(
+        ErrorKind::LimitExceeded,
+        format!(
+            "output would be {width}x{height}; the limit is {} pixels a side",
+            limits.max_output_side
+        ),
+    )
+}
+
+fn check_side(width: u64, height: u64, limits: &Limits) -> Result<()> {
+    let max = limits.max_output_side as u64;
+    if width > max || height > max {
+        return Err(output_too_large(
+            width.min(u32::MAX as u64) as u32,
+            height.min(u32::MAX as u64) as u32,
+            limits,
+        ));
+    }
+    Ok(())
+}
+
+/// What `width`/`height`/`dpr`/`crop` ask of an image of a given upright size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct SizePlan {
+    /// The size the whole image is resized to.
+    scaled: (u32, u32),
+    /// The part of the scaled image kept.
+    window: Window,
+    /// The canvas the kept part is centred on (`crop=pad`); `None` means the window itself.
+    canvas: Option<(u32, u32)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Window {
+    Whole,
+    /// A fixed rectangle x, y, width, height of the scaled image.
+    Rect(u32, u32, u32, u32),
+    /// The most detailed width×height rectangle, found after resizing.
+    Entropy(u32, u32),
+}
+
+fn side(v: f64) -> u32 {
+    v.round().clamp(1.0, u32::MAX as f64) as u32
+}
+
+impl SizePlan {
+    fn new(query: &ParsedQuery, (src_w, src_h): (u32, u32)) -> Result<SizePlan> {
+        let dpr = query.number("dpr").unwrap_or(1.0);
+        let want_w = query.number("width").map(|w| w * dpr);
+        let want_h = query.number("height").map(|h| h * dpr);
+        let (sw, sh) = (src_w as f64, src_h as f64);
+        let upscale = query.flag("upscale");
+        let fit_inside = |limit_to_source: bool| {
+            let scale = match (want_w, want_h) {
+                (None, None) => 1.0,
+                (Some(w), None) => w / sw,
+                (None, Some(h)) => h / sh,
+                (Some(w), Some(h)) => (w / sw).min(h / sh),
+            };
+            let scale = if limit_to_source && !upscale {
+                scale.min(1.0)
+            } else {
+                scale
+            };
+            (side(sw * scale), side(sh * scale))
+        };
+        let plan = match query.crop() {
+            Some(Crop::Mode(mode)) if needs_box(&mode) => {
+                let (Some(w), Some(h)) = (want_w, want_h) else {
+                    unreachable!("the parser requires width and height with crop={mode}")
+                };
+                let (bw, bh) = (side(w), side(h));
+                match mode.as_str() {
+                    "stretch" => SizePlan {
+                        scaled: (bw, bh),
+                        window: Window::Whole,
+                        canvas: None,
+                    },
+                    "pad" => SizePlan {
+                        scaled: fit_inside(true),
+                        window: Window::Whole,
+                        canvas: Some((bw, bh)),
+                    },
+                    _ => {
+                        // Cover the box: the promised size is exact, so small sources grow.
+                        let scale = (w / sw).max(h / sh);
+                        let scaled = (side(sw * scale).max(bw), side(sh * scale).max(bh));
+                        let (x, y) = ((scaled.0 - bw) / 2, (scaled.1 - bh) / 2);
+                        let window = match mode.as_str() {
+                            "top" => Window::Rect(x, 0, bw, bh),
+                            "bottom" => Window::Rect(x, scaled.1 - bh, bw, bh),
+                            "entropy" | "face" => Window::Entropy(bw, bh),
+                            _ => Window::Rect(x, y, bw, bh),
+                        };
+                        SizePlan {
+                            scaled,
+                            window,
+                            canvas: None,
+                        }
+                    }
+                }
+            }
+            Some(Crop::Region {
+                x,
+                y,
+                width,
+                height,
+            }) => {
+                // The region is in the coordinates of the scaled image (the reference's rule).
+                let scaled = fit_inside(true);
+                let place = |coord: Coord, len: u32, total: u32| match coord {
+                    Coord::Center => total.saturating_sub(len) / 2,
+                    Coord::Pixels(p) => p,
+                };
+                let (x, y) = (place(x, width, scaled.0), place(y, height, scaled.1));
+                if x >= scaled.0 || y >= scaled.1 {
+                    return Err(Error::for_parameter(
+                        ErrorKind::InvalidParameter,
+                        "crop",
+                        format!(
+                            "crop region starts at {x},{y}, outside the {}x{} image it applies to",
+                            scaled.0, scaled.1
+                        ),
+                    ));
+                }
+                // A region reaching past the edge keeps what exists, as a crop of a photo would.
+                let (w, h) = (width.min(scaled.0 - x), height.min(scaled.1 - y));
+                SizePlan {
+                    scaled,
+                    window: Window::Rect(x, y, w, h),
+                    canvas: None,
+                }
+            }
+            _ => SizePlan {
+                scaled: fit_inside(true),
+                window: Window::Whole,
+                canvas: None,
+            },
+        };
+        Ok(plan)
+    }
+
+    /// The size this plan produces.
+    fn output(&self) -> (u32, u32) {
+        self.canvas.unwrap_or(match self.window {
+            Window::Whole => self.scaled,
+            Window::Rect(_, _, w, h) | Window::Entropy(w, h) => (w, h),
+        })
+    }
+}
+
+/// The smallest size the decoder may produce and still serve this query, in upright
+/// orientation; `None` when the decoder must deliver every pixel (trim looks at them first).
+/// Also refuses, before decoding, a size or pad beyond the limits.
+pub(crate) fn decode_hint(
+    query: &ParsedQuery,
+    upright: (u32, u32),
+    limits: &Limits,
+) -> Result<Option<(u32, u32)>> {
+    if query.is_set("trim") {
+        return Ok(None);
+    }
+    let plan = SizePlan::new(query, upright)?;
+    let (w, h) = plan.output();
+    check_side(w as u64, h as u64, limits)?;
+    let pad = query.number("pad").unwrap_or(0.0) as u64 * 2;
+    check_side(w as u64 + pad, h as u64 + pad, limits)?;
+    check_side(plan.scaled.0 as u64, plan.scaled.1 as u64, limits)?;
+    Ok((plan.scaled != upright).then_some(plan.scaled))
+}
+
+/// Resizes and crops as `width`/`height`/`dpr`/`crop` ask. `source` is the upright size the
+/// plan is made for (before any shrink-on-load), so results do not depend on how the decoder
+/// shrank the image.
+pub(crate) fn size_and_crop(
+    image: DynamicImage,
+    query: &ParsedQuery,
+    source: (u32, u32),
+    limits: &Limits,
+) -> Result<DynamicImage> {
+    let plan = SizePlan::new(query, source)?;
+    check_side(plan.scaled.0 as u64, plan.scaled.1 as u64, limits)?;
+    let mut image = image;
+    if (image.width(), image.height()) != plan.scaled {
+        image = resize::resize(&image, plan.scaled.0, plan.scaled.1)?;
+    }
+    let image = match plan.window {
+        Window::Whole => image,
+        Window::Rect(x, y, w, h) => image.crop_imm(x, y, w, h),
+        Window::Entropy(w, h) => {
+            let (x, y) = most_detailed_window(&image, w, h);
+            image.crop_imm(x, y, w, h)
+        }
+    };
+    Ok(match plan.canvas {
+        Some((cw, ch)) => centre_on(image, cw, ch, query.color("pad_color").unwrap_or(WHITE)),
+        None => image,
+    })
+}
+
+const WHITE: Rgba = Rgba([255, 255, 255, 255]);
+
+/// Shannon entropy of a gray histogram, in bits.
+fn entropy(histogram: &[u32; 256]) -> f64 {
+    let total: u32 = histogram.iter().sum();
+    if total == 0 {
+        return 0.0;
+    }
+    histogram
+        .iter()
+        .filter(|&&n| n > 0)
+        .map(|&n| {
+            let p = n as f64 / total as f64;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// The top-left corner of the `w`×`h` window with the most detail (highest gray-level
+/// entropy), like sharp's `entropy` strategy. Only one axis has slack after a cover resize, so
+/// this slides along it; it scores a copy at most 256 pixels long on that axis.
+fn most_detailed_window(image: &DynamicImage, w: u32, h: u32) -> (u32, u32) {
+    let (iw, ih) = (image.width(), image.height());
+    let horizontal = iw - w >= ih - h;
+    let slack = if horizontal { iw - w } else { ih - h };
+    if slack == 0 {
+        return (0, 0);
+    }
+    let long = if horizontal { iw } else { ih };
+    let factor = (long as f64 / 256.0).max(1.0);
+    let small: GrayImage = image
+        .resize_exact(
+            ((iw as f64 / factor).round() as u32).max(1),
+            ((ih as f64 / factor).round() as u32).max(1),
+            image::imageops::FilterType::Triangle,
+        )
+        .to_luma8();
+    let (sw, sh) = small.dimensions();
+    // Per line across the sliding axis: its histogram. A window's histogram is a sum of lines.
+    let lines = if horizontal { sw } else { sh };
+    let mut line_histograms = vec![[0u32; 256]; lines as usize];
+    for (x, y, p) in small.enumerate_pixels() {
+        let line = if horizontal { x } else { y };
+        line_histograms[line as usize][p[0] as usize] += 1;
+    }
+    let window_lines = ((if horizontal { w } else { h }) as f64 / factor).round() as usize;
+    let window_lines = window_lines.clamp(1, lines as usize);
+    let mut histogram = [0u32; 256];
+    for line in &line_histograms[..window_lines] {
+        for (sum, n) in histogram.iter_mut().zip(line) {
+            *sum += n;
+        }
+    }
+    let mut best = (entropy(&histogram), 0usize);
+    for start in 1..=(lines as usize - window_lines) {
+        for (sum, (out, inn)) in histogram.iter_mut().zip(
+            line_histograms[start - 1]
+                .iter()
+                .zip(&line_histograms[start + window_lines - 1]),
+        ) {
+            *sum = *sum - out + inn;
+        }
+        let score = entropy(&histogram);
+        if score > best.0 + 1e-9 {
+            best = (score, start);
+        }
+    }
+    let offset = ((best.1 as f64 * factor).round() as u32).min(slack);
+    if horizontal {
+        (offset, (ih - h) / 2)
+    } else {
+        ((iw - w) / 2, offset)
+    }
+}
+
+/// `rotate` (clockwise) minus `angle` (counter-clockwise), split into quarter turns and a tilt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Rotation {
+    /// Clockwise quarter turns, 0-3.
+    pub quarter_turns: u8,
+    /// Remaining clockwise degrees, in (-45, 45].
+    pub tilt: f64,
+}
+
+impl Rotation {
+    pub fn from_query(query: &ParsedQuery) -> Rotation {
+        let degrees = query.number("rotate").unwrap_or(0.0) - query.number("angle").unwrap_or(0.0);
+        let degrees = degrees.rem_euclid(360.0);
+        let quarters = (degrees / 90.0).round();
+        let mut tilt = degrees - quarters * 90.0;
+        if tilt.abs() < 1e-9 {
+            tilt = 0.0;
+        }
+        Rotation {
+            quarter_turns: (quarters as i64).rem_euclid(4) as u8,
+            tilt,
+        }
+    }
+
+    pub fn apply_quarter_turns(&self, image: DynamicImage) -> DynamicImage {
+        match self.quarter_turns {
+            1 => image.rotate90(),
+            2 => image.rotate180(),
+            3 => image.rotate270(),
+            _ => image,
+        }
+    }
+
+    /// Rotates by the tilt: the canvas grows to hold the whole image, corners in `pad_color`,
+    /// or with `crop=zoom` the size is kept and the image scaled up until no corner shows.
+    pub fn apply_tilt(&self, image: DynamicImage, query: &ParsedQuery) -> DynamicImage {
+        if self.tilt == 0.0 {
+            return image;
+        }
+        let (w, h) = (image.width() as f64, image.height() as f64);
+        let radians = self.tilt.to_radians();
+        let (sin, cos) = (radians.sin().abs(), radians.cos().abs());
+        let fill = query.color("pad_color").unwrap_or(WHITE);
+        if query.zoom {
+            // The largest w:h rectangle inside the rotated image, scaled back up to w×h.
+            let inner = (w / (w * cos + h * sin)).min(h / (w * sin + h * cos));
+            let out = (image.width(), image.height());
+            let has_alpha = image.color().has_alpha();
+            let rotated = rotate_bilinear(&image.to_rgba8(), radians, out, inner, fill);
+            return rgba_result(rotated, has_alpha);
+        }
+        let out = (side(w * cos + h * sin), side(w * sin + h * cos));
+        let keeps_alpha = image.color().has_alpha() || fill.0[3] < 255;
+        let rotated = rotate_bilinear(&image.to_rgba8(), radians, out, 1.0, fill);
+        rgba_result(rotated, keeps_alpha)
+    }
+}
+
+fn rgba_result(image: RgbaImage, keep_alpha: bool) -> DynamicImage {
+    let image = DynamicImage::ImageRgba8(image);
+    if keep_alpha {
+        image
+    } else {
+        DynamicImage::ImageRgb8(image.to_rgb8())
+    }
+}
+
+/// Rotates `source` clockwise by `radians` about its centre into an `out`-sized canvas, where a
+/// source distance of `scale` covers one output pixel. Samples outside the source take `fill`;
+/// interpolation is premultiplied, so a transparent fill leaves no dark fringe.
+fn rotate_bilinear(
+    source: &RgbaImage,
+    radians: f64,
+    (out_w, out_h): (u32, u32),
+    scale: f64,
+    fill: Rgba,
+) -> RgbaImage {
+    let (sw, sh) = (source.width() as i64, source.height() as i64);
+    let (src_cx, src_cy) = (sw as f64 / 2.0, sh as f64 / 2.0);
+    let (out_cx, out_cy) = (out_w as f64 / 2.0, out_h as f64 / 2.0);
+    let (sin, cos) = radians.sin_cos();
+    let fill_alpha = fill.0[3] as f64 / 255.0;
+    let fill_premul = [
+        fill.0[0] as f64 * fill_alpha,
+        fill.0[1] as f64 * fill_alpha,
+        fill.0[2] as f64 * fill_alpha,
+        fill.0[3] as f64,
+    ];
+    let texel = |x: i64, y: i64| -> [f64; 4] {
+        if x < 0 || y < 0 || x >= sw || y >= sh {
+            return fill_premul;
+        }
+        let p = source.get_pixel(x as u32, y as u32).0;
+        let a = p[3] as f64 / 255.0;
+        [
+            p[0] as f64 * a,
+            p[1] as f64 * a,
+            p[2] as f64 * a,
+            p[3] as f64,
+        ]
+    };
+    RgbaImage::from_fn(out_w, out_h, |ox, oy| {
+        let dx = (ox as f64 + 0.5 - out_cx) * scale;
+        let dy = (oy as f64 + 0.5 - out_cy) * scale;
+        // Inverse of a clockwise rotation (y points down).
+        let sx = dx * cos + dy * sin + src_cx - 0.5;
+        let sy = -dx * sin + dy * cos + src_cy - 0.5;
+        let (x0, y0) = (sx.floor(), sy.floor());
+        let (fx, fy) = (sx - x0, sy - y0);
+        let (x0, y0) = (x0 as i64, y0 as i64);
+        let corners = [
+            (texel(x0, y0), (1.0 - fx) * (1.0 - fy)),
+            (texel(x0 + 1, y0), fx * (1.0 - fy)),
+            (texel(x0, y0 + 1), (1.0 - fx) * fy),
+            (texel(x0 + 1, y0 + 1), fx * fy),
+        ];
+        let mut sum = [0.0f64; 4];
+        for (texel, weight) in corners {
+            for (s, t) in sum.iter_mut().zip(texel) {
+                *s += t * weight;
+            }
+        }
+        let alpha = sum[3];
+        if alpha <= 0.0 {
+            return Pixel([0, 0, 0, 0]);
+        }
+        let un = |c: f64| (c * 255.0 / alpha).round().clamp(0.0, 255.0) as u8;
+        Pixel([
+            un(sum[0]),
+            un(sum[1]),
+            un(sum[2]),
+            alpha.round().clamp(0.0, 255.0) as u8,
+        ])
+    })
+}
+
+/// Mirrors horizontally when `flip=true`.
+pub(crate) fn flip(image: DynamicImage, query: &ParsedQuery) -> DynamicImage {
+    if query.flag("flip") {
+        image.fliph()
+    } else {
+        image
+    }
+}
+
+/// `trim=color`: removes the border of `trim_color` (within a tolerance for JPEG noise; a
+/// transparent `trim_color` trims transparent pixels). A picture that is all border is kept.
+pub(crate) fn trim(
+    image: DynamicImage,
+    query: &ParsedQuery,
+    context: &mut Context<'_>,
+) -> DynamicImage {
+    if !query.is_set("trim") {
+        return image;
+    }
+    let color = query.color("trim_color").unwrap_or(WHITE).0;
+    let rgba = image.to_rgba8();
+    let is_border = |p: &Pixel<u8>| {
+        if color[3] == 0 {
+            return p[3] <= TRIM_TOLERANCE;
+        }
+        p.0.iter()
+            .zip(color)
+            .all(|(&a, b)| a.abs_diff(b) <= TRIM_TOLERANCE)
+    };
+    let (w, h) = rgba.dimensions();
+    let (mut left, mut top, mut right, mut bottom) = (w, h, 0u32, 0u32);
+    for (x, y, p) in rgba.enumerate_pixels() {
+        if !is_border(p) {
+            left = left.min(x);
+            top = top.min(y);
+            right = right.max(x + 1);
+            bottom = bottom.max(y + 1);
+        }
+    }
+    if left >= right || top >= bottom {
+        context.warn("trim", "the whole image is trim_color; nothing was trimmed");
+        return image;
+    }
+    image.crop_imm(left, top, right - left, bottom - top)
+}
+
+/// `pad`: a border of `pad_color` (transparent for `0000`) around the image.
+pub(crate) fn pad(
+    image: DynamicImage,
+    query: &ParsedQuery,
+    limits: &Limits,
+) -> Result<DynamicImage> {
+    let pad = query.number("pad").unwrap_or(0.0) as u32;
+    if pad == 0 {
+        return Ok(image);
+    }
+    let (w, h) = (
+        image.width() as u64 + 2 * pad as u64,
+        image.height() as u64 + 2 * pad as u64,
+    );
+    check_side(w, h, limits)?;
+    Ok(centre_on(
+        image,
+        w as u32,
+        h as u32,
+        query.color("pad_color").unwrap_or(WHITE),
+    ))
+}
+
+/// Centres `image` on a `width`×`height` canvas of `color` (at least the image's size).
+fn centre_on(image: DynamicImage, width: u32, height: u32, color: Rgba) -> DynamicImage {
+    let (width, height) = (width.max(image.width()), height.max(image.height()));
+    let keep_alpha = image.color().has_alpha() || color.0[3] < 255;
+    let mut canvas = RgbaImage::from_pixel(width, height, Pixel(color.0));
+    let (x, y) = ((width - image.width()) / 2, (height - image.height()) / 2);
+    image::imageops::replace(&mut canvas, &image.to_rgba8(), x as i64, y as i64);
+    rgba_result(canvas, keep_alpha)
+}
+
+/// `flatten=true`: removes the alpha channel onto `pad_color` (its alpha is ignored: a
+/// flattened image is opaque).
+pub(crate) fn flatten_if_asked(image: DynamicImage, query: &ParsedQuery) -> DynamicImage {
+    if query.flag("flatten") && image.color().has_alpha() {
+        flatten(image, query.color("pad_color").unwrap_or(WHITE))
+    } else {
+        image
+    }
+}
+
+/// Composites onto an opaque background.
+pub(crate) fn flatten(image: DynamicImage, background: Rgba) -> DynamicImage {
+    let bg = background.0;
+    let blend = |c: u8, a: u8, b: u8| {
+        ((c as u32 * a as u32 + b as u32 * (255 - a as u32) + 127) / 255) as u8
+    };
+    match image {
+        DynamicImage::ImageLumaA8(gray) if bg[0] == bg[1] && bg[1] == bg[2] => {
+            let (w, h) = gray.dimensions();
+            let pixels = gray.pixels().map(|p| blend(p[0], p[1], bg[0])).collect();
+            DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, pixels).expect("sizes match"))
+        }
+        other => {
+            let rgba = other.into_rgba8();
+            let (w, h) = rgba.dimensions();
+            let pixels = rgba
+                .pixels()
+                .flat_map(|p| {
+                    [
+                        blend(p[0], p[3], bg[0]),
+                        blend(p[1], p[3], bg[1]),
+                        blend(p[2], p[3], bg[2]),
+                    ]
+                })
+                .collect();
+            DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, pixels).expect("sizes match"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::parse_query;
+
+    fn plan(query: &str, size: (u32, u32)) -> SizePlan {
+        SizePlan::new(&parse_query(query, false).unwrap(), size).unwrap()
+    }
+
+    #[test]
+    fn cover_modes_give_the_exact_box() {
+        let p = plan("width=400&height=300&crop=fit", (2000, 1000));
+        assert_eq!(p.scaled, (600, 300));
+        assert_eq!(p.window, Window::Rect(100, 0, 400, 300));
+        let p = plan("width=400&height=300&crop=bottom", (1000, 2000));
+        assert_eq!(p.window, Window::Rect(0, 500, 400, 300));
+        // Exact even when the source is smaller than the box.
+        assert_eq!(
+            plan("width=400&height=300&crop=fit", (40, 30)).output(),
+            (400, 300)
+        );
+    }
+
+    #[test]
+    fn pad_contains_without_upscaling() {
+        let p = plan("width=400&height=300&crop=pad", (100, 100));
+        assert_eq!((p.scaled, p.output()), ((100, 100), (400, 300)));
+    }
+
+    #[test]
+    fn regions_are_in_scaled_coordinates() {
+        let p = plan("width=500&crop=center,10,300,200", (1000, 800));
+        assert_eq!(p.scaled, (500, 400));
+        assert_eq!(p.window, Window::Rect(100, 10, 300, 200));
+        // Past the edge: clipped.
+        assert_eq!(plan("crop=900,0,300,200", (1000, 800)).output(), (100, 200));
+        let err = SizePlan::new(
+            &parse_query("crop=1000,0,10,10", false).unwrap(),
+            (1000, 800),
+        );
+        assert_eq!(err.unwrap_err().parameter(), Some("crop"));
+    }
+
+    #[test]
+    fn rotation_splits_into_quarter_turns_and_a_tilt() {
+        let r = |q: &str| Rotation::from_query(&parse_query(q, false).unwrap());
+        assert_eq!(
+            r("rotate=90"),
+            Rotation {
+                quarter_turns: 1,
+                tilt: 0.0
+            }
+        );
+        assert_eq!(
+            r("angle=90"),
+            Rotation {
+                quarter_turns: 3,
+                tilt: 0.0
+            }
+        );
+        assert_eq!(
+            r("rotate=-360"),
+            Rotation {
+                quarter_turns: 0,
+                tilt: 0.0
+            }
+        );
+        let tilted = r("rotate=120");
+        assert_eq!(tilted.quarter_turns, 1);
+        assert!((tilted.tilt - 30.0).abs() < 1e-9);
+        let back = r("rotate=350");
+        assert_eq!(back.quarter_turns, 0);
+        assert!((back.tilt + 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn entropy_window_finds_the_detail() {
+        // Flat gray with a noisy square on the right.
+        let mut img = RgbaImage::from_pixel(300, 100, Pixel([128, 128, 128, 255]));
+        for y in 0..100 {
+            for x in 220..300 {
+                let v = ((x * 7919 + y * 104729) % 251) as u8;
+                img.put_pixel(x, y, Pixel([v, v, v, 255]));
+            }
+        }
+        let (x, y) = most_detailed_window(&DynamicImage::ImageRgba8(img), 100, 100);
+        assert_eq!(y, 0);
+        assert!(x >= 195, "window at {x}");
+    }
+}
