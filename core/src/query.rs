@@ -423,6 +423,13 @@ fn check_combinations(parsed: &ParsedQuery) -> Result<()> {
             ));
         }
     }
+    if values.contains_key("trim_color") && !values.contains_key("trim") {
+        return Err(Error::for_parameter(
+            ErrorKind::InvalidParameter,
+            "trim_color",
+            "parameter 'trim_color' needs 'trim=color'",
+        ));
+    }
     let rotates = |name| matches!(values.get(name), Some(v) if *v != Value::Float(0.0));
     if parsed.zoom && !rotates("rotate") && !rotates("angle") {
         return Err(Error::for_parameter(

@@ -316,7 +316,8 @@ impl Rotation {
     pub fn from_query(query: &ParsedQuery) -> Rotation {
         let degrees = query.number("rotate").unwrap_or(0.0) - query.number("angle").unwrap_or(0.0);
         let degrees = degrees.rem_euclid(360.0);
-        let quarters = (degrees / 90.0).round();
+        // The nearest quarter turn, with 45° (and 135°, ...) left as a tilt: tilts are (-45, 45].
+        let quarters = (degrees / 90.0 - 0.5).ceil();
         let mut tilt = degrees - quarters * 90.0;
         if tilt.abs() < 1e-9 {
             tilt = 0.0;
@@ -347,8 +348,10 @@ impl Rotation {
         let (sin, cos) = (radians.sin().abs(), radians.cos().abs());
         let fill = query.color("pad_color").unwrap_or(WHITE);
         if query.zoom {
-            // The largest w:h rectangle inside the rotated image, scaled back up to w×h.
-            let inner = (w / (w * cos + h * sin)).min(h / (w * sin + h * cos));
+            // The largest w:h rectangle inside the rotated image, scaled back up to w×h. One
+            // pixel of margin on each side keeps bilinear samples off the padded edge.
+            let inner = ((w - 2.0).max(1.0) / (w * cos + h * sin))
+                .min((h - 2.0).max(1.0) / (w * sin + h * cos));
             let out = (image.width(), image.height());
             let has_alpha = image.color().has_alpha();
             let rotated = rotate_bilinear(&image.to_rgba8(), radians, out, inner, fill);
@@ -628,6 +631,8 @@ mod tests {
         let tilted = r("rotate=120");
         assert_eq!(tilted.quarter_turns, 1);
         assert!((tilted.tilt - 30.0).abs() < 1e-9);
+        let half = r("rotate=45");
+        assert_eq!((half.quarter_turns, half.tilt), (0, 45.0));
         let back = r("rotate=350");
         assert_eq!(back.quarter_turns, 0);
         assert!((back.tilt + 10.0).abs() < 1e-9);
