@@ -279,6 +279,48 @@ pub fn schema() -> Json {
     })
 }
 
+/// The parameter reference as a Markdown table, generated from [`PARAMS`]; the README embeds
+/// it (a test keeps the copy current).
+///
+/// ```
+/// let table = picsmith::params::markdown_table();
+/// assert!(table.lines().any(|line| line.starts_with("| `width` | `w` |")));
+/// ```
+pub fn markdown_table() -> String {
+    let mut table = String::from(
+        "| parameter | aliases | accepts | default | what it does |\n| --- | --- | --- | --- | --- |\n",
+    );
+    for p in PARAMS {
+        let aliases = p
+            .aliases
+            .iter()
+            .map(|a| format!("`{a}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut doc = p.doc.to_owned();
+        if p.extension {
+            doc.push_str(" *(picsmith extension)*");
+        }
+        if !p.implemented {
+            doc.push_str(" **Not implemented yet: 501.**");
+        } else if !p.unimplemented_values.is_empty() {
+            doc.push_str(&format!(
+                " **Not implemented yet: {}.**",
+                p.unimplemented_values.join(", ")
+            ));
+        }
+        table.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} |\n",
+            p.name,
+            aliases,
+            p.kind.accepted().replace('|', "\\|"),
+            p.default.map(|d| format!("`{d}`")).unwrap_or_default(),
+            doc.replace('|', "\\|"),
+        ));
+    }
+    table
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
