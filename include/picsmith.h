@@ -18,7 +18,7 @@
  * Minor version of the ABI described by this header. It grows when functions are added; a
  * caller built against minor N works with any library whose minor is N or more.
  */
-#define PICSMITH_ABI_VERSION_MINOR 0
+#define PICSMITH_ABI_VERSION_MINOR 1
 
 /**
  * The outcome of a call. `PICSMITH_STATUS_OK` is 0; the statuses from
@@ -138,6 +138,36 @@ enum picsmith_status picsmith_process(const uint8_t *input,
                                       struct picsmith_image **out);
 
 /**
+ * `picsmith_process` with an assets directory: `mark` and layer `url` locations are files under
+ * `assets` (`mark=/logo.png` is `<assets>/logo.png`; `..`, links leaving the directory and URLs
+ * are refused). Since ABI 1.1.
+ *
+ * ```c
+ * picsmith_image *img = NULL;
+ * picsmith_status s = picsmith_process_with_assets(buf, len, "mark=/logo.png&mark_pos=bottom,right",
+ *                                                  NULL, NULL, "/srv/images", &img);
+ * ```
+ *
+ * A directory that does not exist gives `PICSMITH_STATUS_INVALID_PARAMETER`.
+ *
+ * # Safety
+ *
+ * - As `picsmith_process`; `assets` is NULL (no directory) or a NUL-terminated UTF-8 path.
+ *
+ * Ownership: the arguments are borrowed for the call only. The caller owns `*out` and releases
+ * it with `picsmith_image_free`.
+ *
+ * Thread safety: may be called from any number of threads at once.
+ */
+enum picsmith_status picsmith_process_with_assets(const uint8_t *input,
+                                                  size_t input_len,
+                                                  const char *query,
+                                                  const char *accept,
+                                                  const struct picsmith_limits *limits,
+                                                  const char *assets,
+                                                  struct picsmith_image **out);
+
+/**
  * Parses and validates `query` once, for running on many images with
  * `picsmith_pipeline_run`. With `strict`, unknown or repeated parameters are errors
  * (`PICSMITH_STATUS_INVALID_PARAMETER`) instead of warnings.
@@ -183,6 +213,27 @@ enum picsmith_status picsmith_pipeline_run(const struct picsmith_pipeline *pipel
                                            const char *accept,
                                            const struct picsmith_limits *limits,
                                            struct picsmith_image **out);
+
+/**
+ * `picsmith_pipeline_run` with an assets directory, as `picsmith_process_with_assets`.
+ * Since ABI 1.1.
+ *
+ * # Safety
+ *
+ * - As `picsmith_pipeline_run`; `assets` is NULL or a NUL-terminated UTF-8 path.
+ *
+ * Ownership: the arguments are borrowed for the call only; the caller owns `*out` and releases
+ * it with `picsmith_image_free`.
+ *
+ * Thread safety: as `picsmith_pipeline_run`.
+ */
+enum picsmith_status picsmith_pipeline_run_with_assets(const struct picsmith_pipeline *pipeline,
+                                                       const uint8_t *input,
+                                                       size_t input_len,
+                                                       const char *accept,
+                                                       const struct picsmith_limits *limits,
+                                                       const char *assets,
+                                                       struct picsmith_image **out);
 
 /**
  * Releases a pipeline. NULL is a no-op.

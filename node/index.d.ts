@@ -96,6 +96,11 @@ export interface ProcessOptions {
   /** Unknown and repeated parameters are errors instead of warnings. */
   strict?: boolean
   limits?: Limits
+  /**
+   * Directory that `mark` and layer `url` locations are read from (`/logo.png` is
+   * `<assets>/logo.png`); without it, layer images are skipped with a warning.
+   */
+  assets?: string
 }
 
 /** Options of `Pipeline.run`; strictness was decided when the pipeline was parsed. */
@@ -103,6 +108,11 @@ export interface RunOptions {
   /** The request's `Accept` header, used by `format=auto`. */
   accept?: string
   limits?: Limits
+  /**
+   * Directory that `mark` and layer `url` locations are read from (`/logo.png` is
+   * `<assets>/logo.png`); without it, layer images are skipped with a warning.
+   */
+  assets?: string
 }
 
 /** The version of picsmith, which is also the version of this package. */

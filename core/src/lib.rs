@@ -17,6 +17,7 @@ mod decode;
 mod encode;
 mod error;
 mod exif;
+mod fonts;
 mod format;
 mod jpeg;
 mod limits;
@@ -32,7 +33,7 @@ pub use format::Format;
 pub use limits::Limits;
 pub use pipeline::{Output, Pipeline};
 pub use query::{Coord, Crop, Quality, Rgba, Value, Warning};
-pub use resolver::Resolver;
+pub use resolver::{DirectoryResolver, Resolver};
 
 /// The crate version, which is also the version of the Python and Node packages.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

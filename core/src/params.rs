@@ -167,15 +167,15 @@ pub static PARAMS: &[ParamSpec] = &[
     param("interlace", BOOL, "Progressive JPEG or interlaced PNG.").default("false").implemented(),
     param("strip_exif", BOOL, "Drop EXIF metadata from the output.").default("false").implemented(),
     // Watermark and layers
-    param("mark", URL, "Location of the watermark image."),
-    param("mark_alpha", PERCENT, "Watermark opacity, 0 (transparent) to 100 (opaque).").default("100"),
-    param("mark_scale", PERCENT, "Watermark size as a percentage of the image's smallest side."),
-    param("mark_pos", ParamKind::Text { max_len: 32 }, "Watermark position: top, right, bottom, left or center.")
-        .default("center"),
-    param("mark_offset", PERCENT, "Offset of the watermark from its position, in percent.").default("0"),
-    param("mark_upscale", BOOL, "Allow the watermark to be upscaled.").default("false"),
-    param("mark_required", BOOL, "Fail when the watermark cannot be fetched.").default("false"),
-    param("layers", ParamKind::Json, "JSON array of image and text layers to compose."),
+    param("mark", URL, "Location of the watermark image, resolved by the host (an assets directory).").implemented(),
+    param("mark_alpha", PERCENT, "Watermark opacity, 0 (transparent) to 100 (opaque); needs mark.").default("100").implemented(),
+    param("mark_scale", PERCENT, "Longest side of the watermark as a percentage of the image's smallest side; needs mark.").implemented(),
+    param("mark_pos", ParamKind::Text { max_len: 32 }, "Watermark position: top, right, bottom, left or center, or two joined by | or , (top|left); needs mark.")
+        .default("center").implemented(),
+    param("mark_offset", PERCENT, "Offset of the watermark from mark_pos towards the inside, in percent of the image's side; needs mark_pos.").default("0").implemented(),
+    param("mark_upscale", BOOL, "Allow mark_scale to enlarge the watermark; needs mark_scale.").default("false").implemented(),
+    param("mark_required", BOOL, "Fail when the watermark cannot be fetched or decoded, instead of a warning; needs mark.").default("false").implemented(),
+    param("layers", ParamKind::Json, "JSON array (at most 32) of image layers (url) and text layers (text, font, color), drawn in order under the watermark.").implemented(),
     // Metadata and recognition
     param("meta", BOOL, "Answer with metadata JSON instead of the image.").default("false"),
     param("face", BOOL, "With meta: add detected face boxes.").default("false"),

@@ -181,6 +181,12 @@ pub(crate) fn parse_query(query: &str, strict: bool) -> Result<ParsedQuery> {
     }
     check_combinations(&parsed)?;
     check_implemented(&parsed.values)?;
+    if let Some(Value::Json(layers)) = parsed.values.get("layers") {
+        let (_, ignored) = crate::ops::compose::parse_layers(layers)?;
+        for warning in ignored {
+            note(&mut parsed.warnings, warning, strict)?;
+        }
+    }
     Ok(parsed)
 }
 
@@ -446,6 +452,7 @@ fn check_combinations(parsed: &ParsedQuery) -> Result<()> {
             "parameter 'dpr' needs 'width' or 'height'",
         ));
     }
+    crate::ops::compose::check_mark(parsed)?;
     Ok(())
 }
 

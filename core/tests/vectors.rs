@@ -2,7 +2,9 @@
 
 mod common;
 
-use picsmith::{Options, Pipeline};
+use std::sync::Arc;
+
+use picsmith::{DirectoryResolver, Options, Pipeline};
 use serde_json::Value;
 
 struct Outcome {
@@ -46,9 +48,19 @@ fn check(case: &Value) -> Result<bool, String> {
             let Some(input) = load_input(spec)? else {
                 return Ok(false);
             };
+            let resolver = match case["assets"].as_str() {
+                Some(folder) => {
+                    let root = common::repo_dir().join("tests").join(folder);
+                    let resolver = DirectoryResolver::new(&root)
+                        .map_err(|e| format!("assets {}: {e}", root.display()))?;
+                    Some(Arc::new(resolver) as Arc<dyn picsmith::Resolver>)
+                }
+                None => None,
+            };
             let options = Options {
                 accept: case["accept"].as_str().map(str::to_owned),
                 strict,
+                resolver,
                 ..Options::default()
             };
             picsmith::process(&input, query, &options).map(|out| {

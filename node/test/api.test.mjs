@@ -202,3 +202,35 @@ test('a big transform runs off the JS thread', async (t) => {
   assert.ok(ticks > 20, `only ${ticks} event-loop turns while the transform ran`)
   assert.ok(longestGap < elapsed / 2, `the event loop stalled ${longestGap.toFixed(0)} ms of ${elapsed.toFixed(0)} ms`)
 })
+
+test('opts.assets: a watermark from a directory changes the pixels', async (t) => {
+  const { mkdtempSync, copyFileSync, rmSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const dir = mkdtempSync(join(tmpdir(), 'picsmith-assets-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  copyFileSync(join(repoDir, 'tests', 'fixtures', 'logo-64x32.png'), join(dir, 'logo.png'))
+  const base = readFileSync(join(repoDir, 'tests', 'fixtures', 'gray-200x100.png'))
+
+  const plain = await transform(base, 'format=png')
+  const marked = await transform(base, 'mark=/logo.png&format=png', { assets: dir })
+  assert.deepEqual(marked.warnings, [])
+  assert.ok(!marked.data.equals(plain.data), 'the mark changed the image')
+  const viaPipeline = await Pipeline.fromQuery('mark=/logo.png&format=png').run(base, { assets: dir })
+  assert.ok(viaPipeline.data.equals(marked.data))
+
+  const skipped = await transform(base, 'mark=/logo.png&format=png')
+  assert.deepEqual(skipped.warnings.map((w) => w.parameter), ['mark'])
+
+  await assert.rejects(
+    transform(base, 'mark=/missing.png&mark_required=true', { assets: dir }),
+    isPicsmithError('invalid_parameter', 400, 'mark'),
+  )
+  await assert.rejects(
+    transform(base, 'mark=/logo.png&mark_required=true'),
+    isPicsmithError('unsupported', 501, 'mark'),
+  )
+  assert.throws(() => transform(base, 'width=10', { assets: join(dir, 'nope') }), (error) => {
+    assert.equal(error.code, 'invalid_parameter')
+    return true
+  })
+})

@@ -33,7 +33,8 @@ async function outcome(c, input) {
       const pipeline = Pipeline.fromQuery(c.query ?? '', strict)
       return { warnings: pipeline.warnings }
     }
-    return { image: await transform(input, c.query ?? '', { accept: c.accept, strict }) }
+    const assets = c.assets === undefined ? undefined : join(repoDir, 'tests', c.assets)
+    return { image: await transform(input, c.query ?? '', { accept: c.accept, strict, assets }) }
   } catch (error) {
     return { error }
   }

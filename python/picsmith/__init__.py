@@ -21,6 +21,7 @@ a server should answer with, the ``parameter`` concerned (or None) and a ``messa
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from . import _picsmith
@@ -69,6 +70,7 @@ def process(
     accept: str | None = None,
     limits: Limits | None = None,
     strict: bool = False,
+    assets: str | os.PathLike[str] | None = None,
 ) -> Image:
     """Transform one encoded image as ``query`` describes.
 
@@ -81,6 +83,9 @@ def process(
     :param limits: resource limits, checked before the work they guard; default ``Limits()``.
     :param strict: make unknown or repeated parameters :class:`InvalidParameter` errors
         instead of warnings.
+    :param assets: the directory ``mark`` and layer ``url`` locations are read from
+        (``mark=/logo.png`` is ``<assets>/logo.png``; ``..`` and links leaving it are refused).
+        Without it, layer images are skipped with a warning, or fail when required.
     :raises PicsmithError: a subclass naming what went wrong.
 
     Example::
@@ -88,7 +93,9 @@ def process(
         image = picsmith.process(data, "w=200&format=auto", accept="image/webp,*/*")
         assert image.format == "webp" and image.vary_accept
     """
-    return _picsmith.process(data, query, accept=accept, limits=limits, strict=strict)
+    return _picsmith.process(
+        data, query, accept=accept, limits=limits, strict=strict, assets=assets
+    )
 
 
 def parameters() -> list[dict[str, Any]]:

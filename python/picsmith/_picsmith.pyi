@@ -1,5 +1,6 @@
 """Type stubs of the compiled extension module ``picsmith._picsmith``."""
 
+import os
 from typing import Any, final
 
 __version__: str
@@ -76,6 +77,7 @@ class Pipeline:
         *,
         accept: str | None = None,
         limits: Limits | None = None,
+        assets: str | os.PathLike[str] | None = None,
     ) -> Image: ...
 
 def process(
@@ -85,6 +87,7 @@ def process(
     accept: str | None = None,
     limits: Limits | None = None,
     strict: bool = False,
+    assets: str | os.PathLike[str] | None = None,
 ) -> Image: ...
 def parameters() -> list[dict[str, Any]]: ...
 def schema_json() -> str: ...

@@ -3,7 +3,8 @@
 Originals live in ``<data>/originals`` (``<data>`` is ``--data``, else ``$PICSMITH_DATA``,
 else ``./picsmith-data``; the folder is created when missing). The query is the picsmith
 transform, the ``Accept`` header feeds ``format=auto``, and the work runs in a thread pool
-with the GIL released, so requests are served in parallel.
+with the GIL released, so requests are served in parallel. Watermark and layer locations
+(``mark=/logo.png``) name other originals.
 
 Errors answer with the status picsmith assigns to them and a JSON body
 ``{"error": {"code": ..., "message": ..., "parameter": ...}}``; the server itself only adds
@@ -93,7 +94,11 @@ def create_app(
     root = originals.resolve()
 
     def render(path: Path, query: str, accept: str | None) -> picsmith.Image:
-        return picsmith.process(path.read_bytes(), query, accept=accept, limits=limits)
+        # The originals double as the watermark and layer images: mark=/logo.png is the
+        # stored original /logo.png.
+        return picsmith.process(
+            path.read_bytes(), query, accept=accept, limits=limits, assets=root
+        )
 
     async def transform(request: Request) -> Response:
         relative = request.path_params["path"]

@@ -59,7 +59,10 @@ def test_vector(case: dict[str, Any]) -> None:
             result: Any = picsmith.Pipeline.from_query(case["query"], strict=strict)
         else:
             data = _input_bytes(case["input"])
-            result = picsmith.process(data, case["query"], accept=case.get("accept"), strict=strict)
+            assets = VECTORS.parent / case["assets"] if "assets" in case else None
+            result = picsmith.process(
+                data, case["query"], accept=case.get("accept"), strict=strict, assets=assets
+            )
     except picsmith.PicsmithError as err:
         if "error" not in expect:
             raise

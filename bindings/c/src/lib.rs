@@ -29,7 +29,7 @@ use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use engine::{Error, ErrorKind, Format, Limits, Options, Output, Pipeline};
 
@@ -40,7 +40,7 @@ pub const PICSMITH_ABI_VERSION_MAJOR: u32 = 1;
 
 /// Minor version of the ABI described by this header. It grows when functions are added; a
 /// caller built against minor N works with any library whose minor is N or more.
-pub const PICSMITH_ABI_VERSION_MINOR: u32 = 0;
+pub const PICSMITH_ABI_VERSION_MINOR: u32 = 1;
 
 /// The outcome of a call. `PICSMITH_STATUS_OK` is 0; the statuses from
 /// `PICSMITH_STATUS_INVALID_PARAMETER` to `PICSMITH_STATUS_INTERNAL` follow the error kinds of
@@ -351,6 +351,20 @@ unsafe fn limits_arg(ptr: *const picsmith_limits) -> Limits {
     }
 }
 
+/// Reads the optional assets directory; NULL means none (layer images are then skipped with a
+/// warning, or fail when required).
+///
+/// # Safety
+///
+/// As [`optional_str`].
+unsafe fn assets_arg(ptr: *const c_char) -> Result<Option<Arc<dyn engine::Resolver>>, Failure> {
+    // SAFETY: forwarded contract.
+    let Some(dir) = (unsafe { optional_str(ptr, "assets") })? else {
+        return Ok(None);
+    };
+    Ok(Some(Arc::new(engine::DirectoryResolver::new(dir)?)))
+}
+
 /// Checks an out-pointer and sets `*out` to NULL, so a caller sees NULL on every failure.
 ///
 /// # Safety
@@ -412,6 +426,42 @@ pub unsafe extern "C" fn picsmith_process(
     limits: *const picsmith_limits,
     out: *mut *mut picsmith_image,
 ) -> picsmith_status {
+    // SAFETY: the same contract, with no assets directory.
+    unsafe {
+        picsmith_process_with_assets(input, input_len, query, accept, limits, ptr::null(), out)
+    }
+}
+
+/// `picsmith_process` with an assets directory: `mark` and layer `url` locations are files under
+/// `assets` (`mark=/logo.png` is `<assets>/logo.png`; `..`, links leaving the directory and URLs
+/// are refused). Since ABI 1.1.
+///
+/// ```c
+/// picsmith_image *img = NULL;
+/// picsmith_status s = picsmith_process_with_assets(buf, len, "mark=/logo.png&mark_pos=bottom,right",
+///                                                  NULL, NULL, "/srv/images", &img);
+/// ```
+///
+/// A directory that does not exist gives `PICSMITH_STATUS_INVALID_PARAMETER`.
+///
+/// # Safety
+///
+/// - As `picsmith_process`; `assets` is NULL (no directory) or a NUL-terminated UTF-8 path.
+///
+/// Ownership: the arguments are borrowed for the call only. The caller owns `*out` and releases
+/// it with `picsmith_image_free`.
+///
+/// Thread safety: may be called from any number of threads at once.
+#[no_mangle]
+pub unsafe extern "C" fn picsmith_process_with_assets(
+    input: *const u8,
+    input_len: usize,
+    query: *const c_char,
+    accept: *const c_char,
+    limits: *const picsmith_limits,
+    assets: *const c_char,
+    out: *mut *mut picsmith_image,
+) -> picsmith_status {
     status_call(|| {
         // SAFETY: every pointer is checked by these helpers under the contract above.
         unsafe {
@@ -421,6 +471,7 @@ pub unsafe extern "C" fn picsmith_process(
             let options = Options {
                 accept: optional_str(accept, "accept")?.map(str::to_owned),
                 limits: limits_arg(limits),
+                resolver: assets_arg(assets)?,
                 ..Options::default()
             };
             let output = engine::process(input, query, &options)?;
@@ -493,6 +544,41 @@ pub unsafe extern "C" fn picsmith_pipeline_run(
     limits: *const picsmith_limits,
     out: *mut *mut picsmith_image,
 ) -> picsmith_status {
+    // SAFETY: the same contract, with no assets directory.
+    unsafe {
+        picsmith_pipeline_run_with_assets(
+            pipeline,
+            input,
+            input_len,
+            accept,
+            limits,
+            ptr::null(),
+            out,
+        )
+    }
+}
+
+/// `picsmith_pipeline_run` with an assets directory, as `picsmith_process_with_assets`.
+/// Since ABI 1.1.
+///
+/// # Safety
+///
+/// - As `picsmith_pipeline_run`; `assets` is NULL or a NUL-terminated UTF-8 path.
+///
+/// Ownership: the arguments are borrowed for the call only; the caller owns `*out` and releases
+/// it with `picsmith_image_free`.
+///
+/// Thread safety: as `picsmith_pipeline_run`.
+#[no_mangle]
+pub unsafe extern "C" fn picsmith_pipeline_run_with_assets(
+    pipeline: *const picsmith_pipeline,
+    input: *const u8,
+    input_len: usize,
+    accept: *const c_char,
+    limits: *const picsmith_limits,
+    assets: *const c_char,
+    out: *mut *mut picsmith_image,
+) -> picsmith_status {
     status_call(|| {
         // SAFETY: every pointer is checked by these helpers under the contract above.
         unsafe {
@@ -505,6 +591,7 @@ pub unsafe extern "C" fn picsmith_pipeline_run(
             let options = Options {
                 accept: accept.map(str::to_owned),
                 limits: limits_arg(limits),
+                resolver: assets_arg(assets)?,
                 ..Options::default()
             };
             let output = pipeline.pipeline.run(input, &options)?;

@@ -39,6 +39,9 @@ pub struct ProcessOptions {
     /// Unknown and repeated parameters are errors instead of warnings.
     pub strict: Option<bool>,
     pub limits: Option<Limits>,
+    /// Directory that `mark` and layer `url` locations are read from (`/logo.png` is
+    /// `<assets>/logo.png`); without it, layer images are skipped with a warning.
+    pub assets: Option<String>,
 }
 
 /// Options of `Pipeline.run`; strictness was decided when the pipeline was parsed.
@@ -48,6 +51,9 @@ pub struct RunOptions {
     /// The request's `Accept` header, used by `format=auto`.
     pub accept: Option<String>,
     pub limits: Option<Limits>,
+    /// Directory that `mark` and layer `url` locations are read from (`/logo.png` is
+    /// `<assets>/logo.png`); without it, layer images are skipped with a warning.
+    pub assets: Option<String>,
 }
 
 /// Something in the query picsmith ignored or could not honour.
@@ -128,7 +134,7 @@ pub fn process(
         accept: opts.accept,
         limits: to_limits(&env, opts.limits)?,
         strict: opts.strict.unwrap_or(false),
-        ..Default::default()
+        resolver: to_resolver(&env, opts.assets)?,
     };
     let query = query.unwrap_or_default();
     Ok(spawn(input, move |bytes| {
@@ -180,6 +186,7 @@ impl Pipeline {
         let options = picsmith::Options {
             accept: opts.accept,
             limits,
+            resolver: to_resolver(&env, opts.assets)?,
             ..Default::default()
         };
         let pipeline = Arc::clone(&self.inner);
@@ -260,6 +267,19 @@ fn to_warning(w: &picsmith::Warning) -> Warning {
         parameter: w.parameter.clone(),
         message: w.message.clone(),
     }
+}
+
+/// A resolver serving the files of the `assets` directory; throws when it is not a directory.
+fn to_resolver(
+    env: &Env,
+    assets: Option<String>,
+) -> napi::Result<Option<Arc<dyn picsmith::Resolver>>> {
+    let Some(dir) = assets else {
+        return Ok(None);
+    };
+    let resolver =
+        picsmith::DirectoryResolver::new(dir).map_err(|e| errors::to_js_error(env, &e))?;
+    Ok(Some(Arc::new(resolver)))
 }
 
 /// Largest integer a JavaScript number holds exactly.

@@ -6,6 +6,8 @@
 mod errors;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
@@ -96,6 +98,18 @@ impl Limits {
 
 fn limits_or_default(limits: Option<&Limits>) -> picsmith::Limits {
     limits.map(|l| l.inner).unwrap_or_default()
+}
+
+/// A resolver serving the files of the `assets` directory (InvalidParameter when it is not one).
+fn resolver_for(
+    py: Python<'_>,
+    assets: Option<PathBuf>,
+) -> PyResult<Option<Arc<dyn picsmith::Resolver>>> {
+    let Some(dir) = assets else {
+        return Ok(None);
+    };
+    let resolver = picsmith::DirectoryResolver::new(dir).map_err(|e| errors::to_py_err(py, &e))?;
+    Ok(Some(Arc::new(resolver)))
 }
 
 /// Something the caller should know but that did not stop the work, such as an unknown
@@ -254,18 +268,20 @@ impl Pipeline {
     }
 
     /// Runs the transform on one encoded image. `accept` is the request's Accept header, used
-    /// by format=auto.
-    #[pyo3(signature = (data, *, accept=None, limits=None))]
+    /// by format=auto; `assets` is the directory `mark` and layer `url` locations are read from.
+    #[pyo3(signature = (data, *, accept=None, limits=None, assets=None))]
     fn run(
         &self,
         py: Python<'_>,
         data: &[u8],
         accept: Option<&str>,
         limits: Option<&Limits>,
+        assets: Option<PathBuf>,
     ) -> PyResult<Image> {
         let options = picsmith::Options {
             accept: accept.map(str::to_owned),
             limits: limits_or_default(limits),
+            resolver: resolver_for(py, assets)?,
             ..Default::default()
         };
         let output = without_gil(py, || self.inner.run(data, &options))?;
@@ -284,7 +300,7 @@ impl Pipeline {
 ///     image = process(open("photo.jpg", "rb").read(), "width=400&format=webp")
 ///     image.width, image.mime  # (400, "image/webp")
 #[pyfunction]
-#[pyo3(signature = (data, query="", *, accept=None, limits=None, strict=false))]
+#[pyo3(signature = (data, query="", *, accept=None, limits=None, strict=false, assets=None))]
 fn process(
     py: Python<'_>,
     data: &[u8],
@@ -292,12 +308,13 @@ fn process(
     accept: Option<String>,
     limits: Option<&Limits>,
     strict: bool,
+    assets: Option<PathBuf>,
 ) -> PyResult<Image> {
     let options = picsmith::Options {
         accept,
         limits: limits_or_default(limits),
         strict,
-        ..Default::default()
+        resolver: resolver_for(py, assets)?,
     };
     let output = without_gil(py, || picsmith::process(data, query, &options))?;
     Ok(Image::from_output(py, output))
