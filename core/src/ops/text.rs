@@ -219,13 +219,12 @@ mod tests {
                 .map(|g| (g.start, g.x))
                 .collect::<Vec<_>>()
         );
-        // Chinese falls back to Droid Sans Fallback, Hebrew to DejaVu Sans: real glyphs, no boxes.
-        for (sample, family) in [("漢字", "Droid Sans Fallback"), ("שלום", "DejaVu Sans")] {
+        // Chinese and Hebrew fall back to a face that has them (which one depends on the fonts
+        // installed): real glyphs, no boxes.
+        for sample in ["漢字", "שלום"] {
             let buffer = layout(&mut fonts, sample, &font, 20.0);
             let run = buffer.layout_runs().next().unwrap();
             for glyph in run.glyphs {
-                let face = fonts.system.db().face(glyph.font_id).unwrap();
-                assert_eq!(face.families[0].0, family, "{sample}");
                 assert_ne!(glyph.glyph_id, 0, "{sample}: missing glyph");
             }
         }
