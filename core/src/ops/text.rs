@@ -219,12 +219,25 @@ mod tests {
                 .map(|g| (g.start, g.x))
                 .collect::<Vec<_>>()
         );
-        // Chinese and Hebrew fall back to a face that has them (which one depends on the fonts
-        // installed): real glyphs, no boxes.
-        for sample in ["漢字", "שלום"] {
-            let buffer = layout(&mut fonts, sample, &font, 20.0);
+        // Open Sans has neither Chinese nor Hebrew: they fall back to fonts that have them
+        // (Droid Sans Fallback; a Hebrew-capable sans), real glyphs rather than boxes.
+        drop(fonts);
+        let latin_only = spec("Open Sans 20");
+        let mut fonts = crate::fonts::fonts().lock().unwrap();
+        let hebrew_capable = ["DejaVu Sans", "Liberation Sans"];
+        for (sample, families) in [
+            ("漢字", &["Droid Sans Fallback"][..]),
+            ("שלום", &hebrew_capable[..]),
+        ] {
+            let buffer = layout(&mut fonts, sample, &latin_only, 20.0);
             let run = buffer.layout_runs().next().unwrap();
             for glyph in run.glyphs {
+                let face = fonts.system.db().face(glyph.font_id).unwrap();
+                assert!(
+                    families.contains(&face.families[0].0.as_str()),
+                    "{sample}: {}",
+                    face.families[0].0
+                );
                 assert_ne!(glyph.glyph_id, 0, "{sample}: missing glyph");
             }
         }
