@@ -439,6 +439,18 @@ fn check_combinations(parsed: &ParsedQuery) -> Result<()> {
             "parameter 'dpr' needs 'width' or 'height'",
         ));
     }
+    for (dependent, needed) in [
+        ("colorize_intensity", "colorize"),
+        ("sharp_radius", "sharp_amount"),
+    ] {
+        if values.contains_key(dependent) && !values.contains_key(needed) {
+            return Err(Error::for_parameter(
+                ErrorKind::InvalidParameter,
+                dependent,
+                format!("parameter '{dependent}' needs '{needed}'"),
+            ));
+        }
+    }
     Ok(())
 }
 
