@@ -6,6 +6,8 @@
 
 use serde_json::{json, Value as Json};
 
+pub use crate::ops::filters::{FilterPreset, FILTERS};
+
 /// The type of a parameter's value, with its accepted range.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ParamKind {
