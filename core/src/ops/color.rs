@@ -27,6 +27,7 @@
 //!    - `highlights h`: the mirror image, `H(l) = 1 − S₋ₕ(1 − l)`.
 //!    - `fill_flash f`: `F(l) = l + (1 − l)³ · (l^q − l)`, `q = 2^(−1.5 f)`: a stronger lift
 //!      concentrated on the darkest tones.
+//!
 //!    All three are monotonic over their whole range (tested).
 //! 3. `warmth w`: a white-balance shift, per-channel gains in linear light
 //!    `(2^(w/2), 1, 2^(−w/2))` divided by their luminance so mid-grey keeps its brightness:
@@ -134,7 +135,7 @@ impl Adjustments {
         }
         if self.warmth != 0.0 {
             let gains = warmth_gains(self.warmth);
-            let luts = gains.map(|gain| linear_gain_lut(gain));
+            let luts = gains.map(linear_gain_lut);
             pixels.map_channels(&luts);
         }
         if self.has_chroma() && pixels.color_channels == 3 {
