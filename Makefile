@@ -98,6 +98,10 @@ test-python: build-python ## pytest: vectors, API, server
 test-node: build-node ## node --test: vectors, API
 	cd node && npm test --silent
 
+.PHONY: golden
+golden: ## Regenerate the golden images that are missing or no longer match (look, then commit)
+	PICSMITH_BLESS=1 $(CARGO) test --release -p picsmith --test golden
+
 test-c: build-rust ## Compile and run the C smoke test against the header
 	bash tests/c/run.sh
 

@@ -6,6 +6,8 @@
 
 use serde_json::{json, Value as Json};
 
+pub use crate::ops::filters::{FilterPreset, FILTERS};
+
 /// The type of a parameter's value, with its accepted range.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ParamKind {
@@ -131,23 +133,23 @@ pub static PARAMS: &[ParamSpec] = &[
     param("trim", ParamKind::Choice(&["color"]), "Remove a uniform border of trim_color.").implemented(),
     param("trim_color", ParamKind::Color, "Border colour that trim=color removes.").default("white").implemented(),
     // Effects
-    param("blur", PERCENT, "Blur strength, 0 to 100.").default("0"),
-    param("sharp_amount", ParamKind::Int { min: 1, max: 100 }, "Unsharp-mask strength, 1 to 100."),
-    param("sharp_radius", ParamKind::Int { min: 1, max: 100 }, "Unsharp-mask radius, 1 to 100 (needs sharp_amount)."),
-    param("brightness", UNIT, "Brightness adjustment, -1 to 1.").default("0"),
-    param("contrast", UNIT, "Contrast adjustment, -1 to 1.").default("0"),
-    param("gamma", UNIT, "Gamma adjustment, -1 to 1.").default("0"),
-    param("saturation", UNIT, "Saturation adjustment, -1 to 1.").default("0"),
-    param("vibrance", UNIT, "Vibrance adjustment, -1 to 1.").default("0"),
-    param("warmth", UNIT, "Warmth adjustment, -1 to 1.").default("0"),
-    param("highlights", UNIT, "Brightness of the highlights, -1 to 1.").default("0"),
-    param("shadow", UNIT, "Brightness of the shadows, -1 to 1.").default("0"),
-    param("fill_flash", ParamKind::Float { min: 0.0, max: 1.0 }, "Lift dark areas, 0 to 1.").default("0"),
-    param("auto_fix", BOOL, "Automatic brightness and contrast.").default("false"),
-    param("auto_level", BOOL, "Automatic white balance.").default("false"),
-    param("colorize", ParamKind::Color, "Tint the image with this colour."),
-    param("colorize_intensity", ParamKind::Int { min: 1, max: 100 }, "Strength of colorize, 1 to 100.").default("1"),
-    param("filter", ParamKind::Int { min: 1, max: 20 }, "One of twenty named effect presets."),
+    param("blur", PERCENT, "Gaussian blur, 0 to 100: sigma = blur / 2 output pixels.").default("0").implemented(),
+    param("sharp_amount", ParamKind::Int { min: 1, max: 100 }, "Unsharp-mask strength, 1 to 100 (100 adds twice the detail).").implemented(),
+    param("sharp_radius", ParamKind::Int { min: 1, max: 100 }, "Unsharp-mask radius, 1 to 100: sigma = 0.5 + radius / 20 pixels; unset: 10 (needs sharp_amount).").implemented(),
+    param("brightness", UNIT, "Exposure in linear light, -1 to 1 (±2 stops).").default("0").implemented(),
+    param("contrast", UNIT, "Contrast, -1 (flat grey) to 1 (strong S-curve).").default("0").implemented(),
+    param("gamma", UNIT, "Gamma, -1 to 1: values become x^(2^-gamma); positive brightens mid-tones.").default("0").implemented(),
+    param("saturation", UNIT, "Saturation in Oklab, -1 (grey) to 1 (twice the chroma).").default("0").implemented(),
+    param("vibrance", UNIT, "Saturation that favours dull colours, -1 to 1.").default("0").implemented(),
+    param("warmth", UNIT, "White-balance shift, -1 (cool, bluer) to 1 (warm, redder).").default("0").implemented(),
+    param("highlights", UNIT, "Brightness of the highlights, -1 to 1.").default("0").implemented(),
+    param("shadow", UNIT, "Brightness of the shadows, -1 to 1.").default("0").implemented(),
+    param("fill_flash", ParamKind::Float { min: 0.0, max: 1.0 }, "Lift dark areas, 0 to 1.").default("0").implemented(),
+    param("auto_fix", BOOL, "Automatic brightness and contrast (luminance stretch and mid-tone gamma).").default("false").implemented(),
+    param("auto_level", BOOL, "Automatic white balance: each channel stretched between its 0.5 % and 99.5 % percentiles.").default("false").implemented(),
+    param("colorize", ParamKind::Color, "Tint the image with this colour, keeping its lightness.").implemented(),
+    param("colorize_intensity", ParamKind::Int { min: 1, max: 100 }, "Strength of colorize in percent, 1 to 100 (needs colorize).").default("1").implemented(),
+    param("filter", ParamKind::Int { min: 1, max: 20 }, "One of twenty named effect presets (see FILTERS).").implemented(),
     param("redeye", BOOL, "Red-eye correction on detected faces.").default("false"),
     param("flatten", BOOL, "Remove the alpha channel onto pad_color.").default("false").implemented(),
     // Output

@@ -453,6 +453,18 @@ fn check_combinations(parsed: &ParsedQuery) -> Result<()> {
         ));
     }
     crate::ops::compose::check_mark(parsed)?;
+    for (dependent, needed) in [
+        ("colorize_intensity", "colorize"),
+        ("sharp_radius", "sharp_amount"),
+    ] {
+        if values.contains_key(dependent) && !values.contains_key(needed) {
+            return Err(Error::for_parameter(
+                ErrorKind::InvalidParameter,
+                dependent,
+                format!("parameter '{dependent}' needs '{needed}'"),
+            ));
+        }
+    }
     Ok(())
 }
 
