@@ -2,8 +2,8 @@
 //!
 //! After jpeg-archive's `jpeg-recompress`: a binary search over the encoder quality between
 //! `quality_min` and `quality_max`, `quality_attempts` steps long. Each step encodes the final
-//! pixels (every transform applied) at the middle quality, decodes the candidate with the same
-//! decoder picsmith reads that format with, and compares the two on luma with `quality_method`.
+//! pixels (every transform applied) at the middle quality, decodes the candidate (mozjpeg's Y
+//! channel for JPEG, libwebp for WebP) and compares the two on luma with `quality_method`.
 //! A candidate that meets the target moves the search down, one that misses moves it up. The
 //! smallest candidate that met the target is returned as it was encoded (never encoded twice);
 //! when none did, the result at `quality_max`.
@@ -247,7 +247,7 @@ fn channels(image: &DynamicImage) -> Result<usize> {
     }
 }
 
-/// Decodes a candidate with the decoder picsmith reads the format with (mozjpeg, libwebp).
+/// Decodes a candidate to luma: mozjpeg for JPEG, libwebp (the encoder's own library) for WebP.
 fn decode_luma(format: Format, data: &[u8]) -> Result<GrayImage> {
     let failed = || Error::internal(format!("could not decode a {format} candidate"));
     match format {
