@@ -13,6 +13,7 @@
 //! Every parameter is declared once, in [`params::PARAMS`]; errors carry an [`ErrorKind`] with a
 //! stable code and HTTP status; inputs are checked against [`Limits`] before pixels are decoded.
 
+mod auto_quality;
 mod decode;
 mod encode;
 mod error;

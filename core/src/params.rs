@@ -155,16 +155,16 @@ pub static PARAMS: &[ParamSpec] = &[
     // Output
     param("format", ParamKind::Choice(FORMAT_NAMES), "Output format; auto picks from the request's Accept header.")
         .implemented().except_values(&["mp4"]),
-    param("quality", ParamKind::Quality, "Encoder quality 1 to 100, or auto; unset: the source JPEG's own quality, else 90.")
-        .implemented().except_values(&["auto"]),
-    param("quality_attempts", ParamKind::Int { min: 1, max: 20 }, "Binary-search steps of quality=auto.").default("6"),
-    param("quality_method", ParamKind::Choice(&["ssim", "mpe", "smallfry"]), "Similarity measure of quality=auto.")
-        .default("ssim"),
-    param("quality_preset", ParamKind::Choice(&["low", "medium", "high", "veryhigh"]), "Target preset of quality=auto.")
-        .default("medium"),
-    param("quality_target", ParamKind::Float { min: 0.0, max: 1000.0 }, "Similarity target of quality=auto; overrides quality_preset."),
-    param("quality_min", ParamKind::Int { min: 1, max: 100 }, "Lowest quality quality=auto may choose.").default("40"),
-    param("quality_max", ParamKind::Int { min: 1, max: 100 }, "Highest quality quality=auto may choose.").default("90"),
+    param("quality", ParamKind::Quality, "Encoder quality 1 to 100, or auto (the smallest JPEG or WebP that meets quality_target); unset: the source JPEG's own quality, else 90.")
+        .implemented(),
+    param("quality_attempts", ParamKind::Int { min: 1, max: 20 }, "Binary-search steps (encodings) of quality=auto.").default("6").implemented(),
+    param("quality_method", ParamKind::Choice(&["ssim", "mpe", "smallfry"]), "Similarity measure of quality=auto: ssim, mpe (mean pixel error) or smallfry.")
+        .default("ssim").implemented(),
+    param("quality_preset", ParamKind::Choice(&["low", "medium", "high", "veryhigh"]), "Target preset of quality=auto (jpeg-recompress's values for each method).")
+        .default("medium").implemented(),
+    param("quality_target", ParamKind::Float { min: 0.0, max: 1000.0 }, "Similarity target of quality=auto (SSIM at most 1; MPE is a maximum error); overrides quality_preset.").implemented(),
+    param("quality_min", ParamKind::Int { min: 1, max: 100 }, "Lowest quality quality=auto may choose; at most quality_max.").default("40").implemented(),
+    param("quality_max", ParamKind::Int { min: 1, max: 100 }, "Highest quality quality=auto may choose; its result when no quality meets the target.").default("90").implemented(),
     param("lossless", BOOL, "Encode WebP losslessly.").default("false").implemented().extension(),
     param("interlace", BOOL, "Progressive JPEG or interlaced PNG.").default("false").implemented(),
     param("strip_exif", BOOL, "Drop EXIF metadata from the output.").default("false").implemented(),

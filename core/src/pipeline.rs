@@ -8,8 +8,9 @@
 
 use image::{metadata::Orientation, DynamicImage};
 
+use crate::auto_quality;
 use crate::decode;
-use crate::encode::{self, EncodeSettings};
+use crate::encode::EncodeSettings;
 use crate::error::Result;
 use crate::exif;
 use crate::format::{accepts, Format};
@@ -45,6 +46,9 @@ pub struct Output {
     /// The format was chosen from the Accept header (`format=auto`): an HTTP response must say
     /// `Vary: Accept`.
     pub vary_accept: bool,
+    /// The quality the lossy encoder used (JPEG, lossy WebP, AVIF): with `quality=auto`, the one
+    /// the search chose. `None` for PNG, GIF and lossless WebP.
+    pub quality: Option<u8>,
 }
 
 impl Output {
@@ -173,7 +177,7 @@ impl Pipeline {
             exif: exif.as_deref(),
             icc: icc.as_deref(),
         };
-        let data = encode::encode(&image, &settings)?;
+        let (data, quality) = auto_quality::encode(&image, &settings, query, &mut warnings)?;
         Ok(Output {
             data,
             format,
@@ -181,6 +185,7 @@ impl Pipeline {
             height,
             warnings,
             vary_accept,
+            quality,
         })
     }
 

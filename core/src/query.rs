@@ -465,6 +465,7 @@ fn check_combinations(parsed: &ParsedQuery) -> Result<()> {
             ));
         }
     }
+    crate::auto_quality::check(parsed)?;
     Ok(())
 }
 
@@ -580,10 +581,6 @@ mod tests {
         let err = parse("width=400&height=300&crop=face").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unsupported);
         assert_eq!(err.parameter(), Some("crop"));
-        assert_eq!(
-            parse("quality=auto").unwrap_err().kind(),
-            ErrorKind::Unsupported
-        );
         assert_eq!(
             parse("format=mp4").unwrap_err().kind(),
             ErrorKind::Unsupported
