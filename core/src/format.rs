@@ -23,6 +23,8 @@ pub enum Format {
     Jxl,
     Tiff,
     Bmp,
+    /// H.264 video in an MP4 container: an output for GIF input only, never decoded.
+    Mp4,
 }
 
 impl Format {
@@ -82,6 +84,7 @@ impl Format {
             "jxl" => Some(Format::Jxl),
             "tiff" | "tif" => Some(Format::Tiff),
             "bmp" => Some(Format::Bmp),
+            "mp4" => Some(Format::Mp4),
             _ => None,
         }
     }
@@ -98,6 +101,7 @@ impl Format {
             Format::Jxl => "jxl",
             Format::Tiff => "tiff",
             Format::Bmp => "bmp",
+            Format::Mp4 => "mp4",
         }
     }
 
@@ -112,6 +116,7 @@ impl Format {
             Format::Jxl => "image/jxl",
             Format::Tiff => "image/tiff",
             Format::Bmp => "image/bmp",
+            Format::Mp4 => "video/mp4",
         }
     }
 
@@ -132,17 +137,22 @@ impl Format {
         )
     }
 
-    /// Whether this build encodes the format.
+    /// Whether this build encodes the format (MP4 only from GIF input).
     pub const fn can_encode(self) -> bool {
         matches!(
             self,
-            Format::Jpeg | Format::Png | Format::Webp | Format::Gif | Format::Avif
+            Format::Jpeg | Format::Png | Format::Webp | Format::Gif | Format::Avif | Format::Mp4
         )
     }
 
     /// Whether the format can carry an alpha channel.
     pub const fn supports_alpha(self) -> bool {
-        !matches!(self, Format::Jpeg | Format::Bmp)
+        !matches!(self, Format::Jpeg | Format::Bmp | Format::Mp4)
+    }
+
+    /// Whether the format can hold an animation (several timed frames).
+    pub const fn can_animate(self) -> bool {
+        matches!(self, Format::Gif | Format::Webp | Format::Mp4)
     }
 }
 

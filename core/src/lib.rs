@@ -20,6 +20,7 @@ mod exif;
 mod format;
 mod jpeg;
 mod limits;
+mod mp4;
 mod ops;
 pub mod params;
 mod pipeline;
