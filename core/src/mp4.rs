@@ -20,10 +20,14 @@ const MAX_SHORT_SIDE: u32 = 2160;
 const SHORTEST_DELAY_MS: u32 = 20;
 const SHORT_DELAY_SHOWN_MS: u32 = 100;
 
+/// openh264 refuses pictures smaller than one macroblock.
+const MIN_SIDE: u32 = 16;
+
 /// The frame size an MP4 gets for a `width`×`height` image: H.264 4:2:0 needs even sides, so
-/// an odd side loses its last row or column (a side of 1 is doubled instead).
-pub(crate) fn even_size(width: u32, height: u32) -> (u32, u32) {
-    let even = |side: u32| if side < 2 { 2 } else { side & !1 };
+/// an odd side loses its last row or column; a side under 16 pixels (openh264's minimum) is
+/// padded to 16 by repeating its last row or column.
+pub(crate) fn video_size(width: u32, height: u32) -> (u32, u32) {
+    let even = |side: u32| if side < MIN_SIDE { MIN_SIDE } else { side & !1 };
     (even(width), even(height))
 }
 
@@ -65,10 +69,10 @@ struct LastFrame {
 }
 
 impl Mp4Encoder {
-    /// An encoder for frames of `width`×`height` (the size before [`even_size`]).
+    /// An encoder for frames of `width`×`height` (the size before [`video_size`]).
     /// `frame_rate` is only a hint to the rate control.
     pub fn new(width: u32, height: u32, quality: u8, frame_rate: f32) -> Result<Mp4Encoder> {
-        let (width, height) = even_size(width, height);
+        let (width, height) = video_size(width, height);
         if width.max(height) > MAX_LONG_SIDE || width.min(height) > MAX_SHORT_SIDE {
             return Err(Error::new(
                 ErrorKind::LimitExceeded,
@@ -159,7 +163,7 @@ impl Mp4Encoder {
             .map_err(codec_error)
     }
 
-    /// Converts to BT.601 limited-range 4:2:0 at the even size, cropping or repeating the edge.
+    /// Converts to BT.601 limited-range 4:2:0 at the video size, cropping or repeating the edge.
     fn to_yuv(&self, image: &DynamicImage) -> YUVBuffer {
         let converted;
         let rgb = match image {
@@ -191,10 +195,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sides_become_even() {
-        assert_eq!(even_size(101, 50), (100, 50));
-        assert_eq!(even_size(1, 3), (2, 2));
-        assert_eq!(even_size(2, 2), (2, 2));
+    fn sides_become_even_and_at_least_a_macroblock() {
+        assert_eq!(video_size(101, 50), (100, 50));
+        assert_eq!(video_size(1, 17), (16, 16));
+        assert_eq!(video_size(16, 3000), (16, 3000));
     }
 
     #[test]

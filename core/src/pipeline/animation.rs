@@ -170,7 +170,7 @@ impl Pipeline {
         let encoder = encoder.ok_or_else(|| Error::invalid_image("animation has no frames"))?;
         let data = encoder.finish()?;
         let (width, height) = if plan.format == Format::Mp4 {
-            mp4::even_size(size.0, size.1)
+            mp4::video_size(size.0, size.1)
         } else {
             size
         };
