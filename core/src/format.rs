@@ -59,17 +59,23 @@ impl Format {
         let major = &bytes[8..12];
         let compatible = bytes[16.min(end)..end].chunks_exact(4);
         let brands = std::iter::once(major).chain(compatible);
-        let mut heif = false;
+        let (mut heif, mut mp4) = (false, false);
         for brand in brands {
             match brand {
                 b"avif" | b"avis" => return Some(Format::Avif),
                 b"heic" | b"heix" | b"heim" | b"heis" | b"hevc" | b"hevx" | b"mif1" | b"msf1" => {
                     heif = true
                 }
+                b"isom" | b"iso2" | b"mp41" | b"mp42" | b"avc1" => mp4 = true,
                 _ => {}
             }
         }
-        heif.then_some(Format::Heif)
+        // Image brands win: AVIF and HEIF files often list isom too.
+        if heif {
+            Some(Format::Heif)
+        } else {
+            mp4.then_some(Format::Mp4)
+        }
     }
 
     /// Parses an output format name as the `format` parameter spells it.
@@ -200,6 +206,10 @@ mod tests {
         assert_eq!(Format::detect(&avif), Some(Format::Avif));
         let heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec();
         assert_eq!(Format::detect(&heic), Some(Format::Heif));
-        assert_eq!(Format::detect(b"\0\0\0\x18ftypisom\0\0\0\0"), None);
+        assert_eq!(
+            Format::detect(b"\0\0\0\x18ftypisom\0\0\0\0"),
+            Some(Format::Mp4)
+        );
+        assert_eq!(Format::detect(b"\0\0\0\x18ftypqt  \0\0\0\0"), None);
     }
 }

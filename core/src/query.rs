@@ -558,10 +558,6 @@ mod tests {
             parse("quality=auto").unwrap_err().kind(),
             ErrorKind::Unsupported
         );
-        assert_eq!(
-            parse("format=mp4").unwrap_err().kind(),
-            ErrorKind::Unsupported
-        );
         // Set to its default, an unimplemented parameter changes nothing and is accepted.
         assert!(parse("redeye=false&blur=0").is_ok());
         // Validation comes first: a bad value is a bad value.
