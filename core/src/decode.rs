@@ -261,7 +261,7 @@ impl<'a> Source<'a> {
         Ok(frames.take(header.frames as usize).map(|frame| {
             let frame = frame.map_err(decode_error)?;
             let (numer, denom) = frame.delay().numer_denom_ms();
-            let delay_ms = if denom == 0 { 0 } else { numer / denom };
+            let delay_ms = numer.checked_div(denom).unwrap_or(0);
             Ok(AnimationFrame {
                 image: frame.into_buffer(),
                 delay_ms,

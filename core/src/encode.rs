@@ -275,7 +275,9 @@ impl AnimationEncoder {
                 let too_large = || {
                     Error::new(
                         ErrorKind::LimitExceeded,
-                        format!("GIF output is at most 65535 pixels a side; asked for {width}x{height}"),
+                        format!(
+                            "GIF output is at most 65535 pixels a side; asked for {width}x{height}"
+                        ),
                     )
                 };
                 let w = u16::try_from(width).map_err(|_| too_large())?;
@@ -416,7 +418,9 @@ impl WebpAnimation {
             if text.is_null() {
                 "unknown error".to_owned()
             } else {
-                std::ffi::CStr::from_ptr(text).to_string_lossy().into_owned()
+                std::ffi::CStr::from_ptr(text)
+                    .to_string_lossy()
+                    .into_owned()
             }
         };
         codec_error(Format::Webp, message)
@@ -443,8 +447,7 @@ impl WebpAnimation {
         // SAFETY: `rgba` holds width × height × 4 bytes with that stride; the picture copies
         // them into its own buffer, which is freed before returning.
         let added = unsafe {
-            if sys::WebPPictureImportRGBA(&mut picture, rgba.as_ptr(), self.width as i32 * 4) == 0
-            {
+            if sys::WebPPictureImportRGBA(&mut picture, rgba.as_ptr(), self.width as i32 * 4) == 0 {
                 sys::WebPPictureFree(&mut picture);
                 return Err(codec_error(Format::Webp, "out of memory"));
             }

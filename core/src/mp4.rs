@@ -5,9 +5,7 @@
 
 use image::{DynamicImage, RgbImage};
 use muxide::api::{Muxer, MuxerBuilder, VideoCodec};
-use openh264::encoder::{
-    Encoder, EncoderConfig, FrameRate, QpRange, RateControlMode, VuiConfig,
-};
+use openh264::encoder::{Encoder, EncoderConfig, FrameRate, QpRange, RateControlMode, VuiConfig};
 use openh264::formats::{RgbSliceU8, YUVBuffer};
 use openh264::{OpenH264API, Timestamp};
 

@@ -103,7 +103,10 @@ fn animated_gif_to_webp_is_animated_with_gif_timing() {
     assert_eq!(delays.iter().sum::<u32>(), in_ms.iter().sum::<u32>());
     let lossless = run(&input, "width=64&format=webp&lossless=true");
     let (lossless_frames, _, _, _) = webp_frames(&lossless.data);
-    eprintln!("GIF frames {}, lossy WebP {frames}, lossless WebP {lossless_frames}", in_sizes.len());
+    eprintln!(
+        "GIF frames {}, lossy WebP {frames}, lossless WebP {lossless_frames}",
+        in_sizes.len()
+    );
     // GIF counts repeats after the first play, WebP counts plays.
     let expected = match in_repeat {
         gif::Repeat::Infinite => image_webp::LoopCount::Forever,
@@ -131,7 +134,10 @@ fn animated_gif_to_jpeg_takes_the_first_frame() {
         .map(|(&a, &b)| (a as i32 - b as i32).unsigned_abs() as u64)
         .sum();
     let mean = diff as f64 / first.as_raw().len() as f64;
-    assert!(mean < 4.0, "JPEG differs from the first frame by {mean} on average");
+    assert!(
+        mean < 4.0,
+        "JPEG differs from the first frame by {mean} on average"
+    );
 }
 
 /// A 4×4 GIF of `frames` frames whose LZW data is garbage: the container is well formed, so
@@ -189,7 +195,10 @@ fn pixel_budget_counts_output_frames() {
         return;
     };
     let (sizes, _, _) = gif_frames(&input);
-    let (w, h) = image::load_from_memory(&input).unwrap().to_rgba8().dimensions();
+    let (w, h) = image::load_from_memory(&input)
+        .unwrap()
+        .to_rgba8()
+        .dimensions();
     // Enough for the source, not for a 4× upscale of it.
     let options = Options {
         limits: Limits {
@@ -241,7 +250,14 @@ fn probe(mp4: &[u8]) -> Option<serde_json::Value> {
     let path = std::env::temp_dir().join(name);
     std::fs::write(&path, mp4).unwrap();
     let result = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-show_streams", "-of", "json"])
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_streams",
+            "-of",
+            "json",
+        ])
         .arg(&path)
         .output();
     let _ = std::fs::remove_file(&path);

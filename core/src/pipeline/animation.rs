@@ -96,7 +96,10 @@ impl Pipeline {
         if lossless && plan.format != Format::Webp {
             warnings.push(Warning {
                 parameter: "lossless".into(),
-                message: format!("lossless applies to WebP output; ignored for {}", plan.format),
+                message: format!(
+                    "lossless applies to WebP output; ignored for {}",
+                    plan.format
+                ),
             });
         }
         if query.flag("interlace") {
