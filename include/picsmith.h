@@ -12,7 +12,7 @@
  * constant changes incompatibly; a caller must refuse a library whose
  * `picsmith_abi_version_major()` differs from this value.
  */
-#define PICSMITH_ABI_VERSION_MAJOR 1
+#define PICSMITH_ABI_VERSION_MAJOR 2
 
 /**
  * Minor version of the ABI described by this header. It grows when functions are added; a
@@ -95,6 +95,15 @@ typedef struct picsmith_limits {
      * Longest side of the output, in pixels. Default 16384.
      */
     uint32_t max_output_side;
+    /**
+     * Most frames an animated GIF or WebP may have to stay animated. Default 500.
+     */
+    uint32_t max_animation_frames;
+    /**
+     * Most pixels an animation may decode or produce (width times height times frames, of the
+     * source and of the output). Default 400 MP.
+     */
+    uint64_t max_animation_pixels;
 } picsmith_limits;
 
 #ifdef __cplusplus

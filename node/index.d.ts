@@ -53,6 +53,10 @@ export interface Limits {
   maxSourcePixels?: number
   /** Longest side of the output, in pixels. */
   maxOutputSide?: number
+  /** Most frames an animated GIF or WebP may have to stay animated (default 500). */
+  maxAnimationFrames?: number
+  /** Most pixels an animation may decode or produce: width × height × frames (default 400 MP). */
+  maxAnimationPixels?: number
 }
 
 /** One parameter of the transform language, from picsmith's registry. */

@@ -3,7 +3,7 @@
 use std::io::Cursor;
 
 use image::codecs::{gif::GifDecoder, png::PngDecoder, webp::WebPDecoder};
-use image::{DynamicImage, ImageDecoder, ImageError};
+use image::{AnimationDecoder, DynamicImage, ImageDecoder, ImageError, RgbaImage};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::exif;
@@ -105,15 +105,9 @@ fn open_generic<'a>(bytes: &'a [u8], format: Format, limits: &Limits) -> Result<
         Format::Webp => Box::new(WebPDecoder::new(reader).map_err(decode_error)?),
         other => return Err(Error::internal(format!("no generic decoder for {other}"))),
     };
-    let mut codec_limits = image::Limits::default();
-    // Room for the largest allowed image at 16-bit RGBA, plus the codec's own buffers.
-    codec_limits.max_alloc = Some(
-        limits
-            .max_source_pixels
-            .saturating_mul(8)
-            .saturating_add(64 << 20),
-    );
-    decoder.set_limits(codec_limits).map_err(decode_error)?;
+    decoder
+        .set_limits(codec_limits(limits))
+        .map_err(decode_error)?;
     let (width, height) = decoder.dimensions();
     if width == 0 || height == 0 {
         return Err(Error::invalid_image(format!(
@@ -138,6 +132,18 @@ fn open_generic<'a>(bytes: &'a [u8], format: Format, limits: &Limits) -> Result<
         jpeg_quality: None,
         pending: Pending::Generic(decoder),
     })
+}
+
+fn codec_limits(limits: &Limits) -> image::Limits {
+    let mut codec_limits = image::Limits::default();
+    // Room for the largest allowed image at 16-bit RGBA, plus the codec's own buffers.
+    codec_limits.max_alloc = Some(
+        limits
+            .max_source_pixels
+            .saturating_mul(8)
+            .saturating_add(64 << 20),
+    );
+    codec_limits
 }
 
 fn decode_error(err: ImageError) -> Error {
@@ -170,7 +176,8 @@ impl Source<'_> {
             Pending::Generic(decoder) => {
                 let image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
                 if self.format == Format::Gif {
-                    check_gif_complete(self.bytes)?;
+                    // Only the first frame is shown, but a GIF cut short is still corrupt.
+                    gif_header(self.bytes)?;
                 }
                 image
             }
@@ -191,20 +198,156 @@ fn dct_scale(width: u32, height: u32, want_w: u32, want_h: u32) -> u8 {
         .unwrap_or(8)
 }
 
-/// Only the first frame is shown, but a GIF cut short is still a corrupt file: walk the rest of
-/// the frames without decoding them.
-fn check_gif_complete(bytes: &[u8]) -> Result<()> {
+/// What a GIF or WebP container says about its animation, read without decoding a pixel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AnimationHeader {
+    /// Number of frames (1 for a still image).
+    pub frames: u32,
+    /// How many times the animation plays in all; `None` loops forever.
+    pub plays: Option<u32>,
+    /// One play, in milliseconds: the sum of the frame delays as stored.
+    pub duration_ms: u64,
+}
+
+/// One frame of an animation, composited onto the full canvas.
+pub(crate) struct AnimationFrame {
+    pub image: RgbaImage,
+    /// How long the frame shows, in milliseconds, as stored (0 included).
+    pub delay_ms: u32,
+}
+
+impl<'a> Source<'a> {
+    /// The frame and loop counts of a GIF or WebP; `None` for formats without animation.
+    /// Walks the whole container (a truncated GIF fails here) but decodes no pixel.
+    pub fn animation_header(&self) -> Result<Option<AnimationHeader>> {
+        match self.format {
+            Format::Gif => gif_header(self.bytes).map(Some),
+            Format::Webp => webp_header(self.bytes).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Refuses an animation with more frames, or more decoded pixels in all, than `limits`
+    /// allow.
+    pub fn check_animation(&self, header: &AnimationHeader, limits: &Limits) -> Result<()> {
+        check_animation_size(self.width, self.height, header.frames, limits)
+    }
+
+    /// Decodes every frame of a GIF or WebP, each composited onto the full canvas (GIF disposal
+    /// methods and WebP blending applied), one at a time as the iterator advances.
+    pub fn frames(
+        self,
+        header: &AnimationHeader,
+        limits: &Limits,
+    ) -> Result<impl Iterator<Item = Result<AnimationFrame>> + 'a> {
+        let reader = Cursor::new(self.bytes);
+        let frames = match self.format {
+            Format::Gif => {
+                let mut decoder = GifDecoder::new(reader).map_err(decode_error)?;
+                decoder
+                    .set_limits(codec_limits(limits))
+                    .map_err(decode_error)?;
+                decoder.into_frames()
+            }
+            Format::Webp => {
+                let mut decoder = WebPDecoder::new(reader).map_err(decode_error)?;
+                decoder
+                    .set_limits(codec_limits(limits))
+                    .map_err(decode_error)?;
+                decoder.into_frames()
+            }
+            other => return Err(Error::internal(format!("{other} has no frames to decode"))),
+        };
+        Ok(frames.take(header.frames as usize).map(|frame| {
+            let frame = frame.map_err(decode_error)?;
+            let (numer, denom) = frame.delay().numer_denom_ms();
+            let delay_ms = numer.checked_div(denom).unwrap_or(0);
+            Ok(AnimationFrame {
+                image: frame.into_buffer(),
+                delay_ms,
+            })
+        }))
+    }
+}
+
+/// The frame-count and pixel-budget checks of an animation of `frames` frames of
+/// `width`×`height`.
+pub(crate) fn check_animation_size(
+    width: u32,
+    height: u32,
+    frames: u32,
+    limits: &Limits,
+) -> Result<()> {
+    if frames > limits.max_animation_frames {
+        return Err(Error::new(
+            ErrorKind::LimitExceeded,
+            format!(
+                "animation has {frames} frames; the limit is {}",
+                limits.max_animation_frames
+            ),
+        ));
+    }
+    let pixels = width as u64 * height as u64 * frames as u64;
+    if pixels > limits.max_animation_pixels {
+        return Err(Error::new(
+            ErrorKind::LimitExceeded,
+            format!(
+                "animation is {frames} frames of {width}x{height} ({pixels} pixels); the limit is {} pixels",
+                limits.max_animation_pixels
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Counts a GIF's frames by walking them without decompressing; a GIF cut short fails here.
+fn gif_header(bytes: &[u8]) -> Result<AnimationHeader> {
     let mut options = gif::DecodeOptions::new();
     options.skip_frame_decoding(true);
     let mut decoder = options
         .read_info(bytes)
         .map_err(|e| Error::invalid_image(format!("GIF is corrupt: {e}")))?;
-    while decoder
+    let mut frames = 0u32;
+    let mut duration_ms = 0u64;
+    while let Some(frame) = decoder
         .read_next_frame()
         .map_err(|e| Error::invalid_image(format!("GIF is corrupt or truncated: {e}")))?
-        .is_some()
-    {}
-    Ok(())
+    {
+        frames = frames.saturating_add(1);
+        duration_ms += u64::from(frame.delay) * 10;
+    }
+    // The NETSCAPE extension counts repeats after the first play; without it a GIF plays once.
+    let plays = match decoder.repeat() {
+        gif::Repeat::Infinite => None,
+        gif::Repeat::Finite(repeats) => Some(u32::from(repeats) + 1),
+    };
+    Ok(AnimationHeader {
+        frames,
+        plays,
+        duration_ms,
+    })
+}
+
+/// Counts a WebP's ANMF chunks from the chunk headers alone.
+fn webp_header(bytes: &[u8]) -> Result<AnimationHeader> {
+    let decoder = image_webp::WebPDecoder::new(Cursor::new(bytes))
+        .map_err(|e| Error::invalid_image(format!("WebP is corrupt: {e}")))?;
+    if !decoder.is_animated() {
+        return Ok(AnimationHeader {
+            frames: 1,
+            plays: Some(1),
+            duration_ms: 0,
+        });
+    }
+    let plays = match decoder.loop_count() {
+        image_webp::LoopCount::Forever => None,
+        image_webp::LoopCount::Times(n) => Some(u32::from(n.get())),
+    };
+    Ok(AnimationHeader {
+        frames: decoder.num_frames(),
+        plays,
+        duration_ms: decoder.loop_duration(),
+    })
 }
 
 /// The pipeline works on 8-bit gray, gray+alpha, RGB or RGBA.

@@ -5,10 +5,13 @@ use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{DynamicImage, ExtendedColorType, ImageEncoder};
 use img_parts::{Bytes, ImageEXIF, ImageICC};
 use rgb::FromSlice;
+use std::mem::MaybeUninit;
+use std::ptr::NonNull;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;
 use crate::jpeg::{self, JpegSettings};
+use crate::mp4;
 
 /// rav1e speed 8 (of 0-10) at 8 bits: a 1.1-megapixel photo at quality 80 encodes in 0.55 s on
 /// two cores. 10 bits (ravif's default) took 0.98 s for the same PSNR and more bytes; speed 6
@@ -241,4 +244,257 @@ fn embed_metadata(
         other => return Err(Error::internal(format!("no metadata writer for {other}"))),
     };
     Ok(out.to_vec())
+}
+
+/// How an animation is written.
+pub(crate) struct AnimationSettings {
+    /// GIF, WebP or MP4.
+    pub format: Format,
+    pub quality: u8,
+    /// Lossless WebP frames.
+    pub lossless: bool,
+    /// How many times the animation plays in all; `None` loops forever (MP4 cannot say).
+    pub plays: Option<u32>,
+    /// Frames per second on average: a rate-control hint for MP4.
+    pub frame_rate: f32,
+}
+
+/// Encodes an animation one frame at a time, so no more than one frame is held uncompressed.
+/// Every frame has the size of the first.
+pub(crate) enum AnimationEncoder {
+    Gif(gif::Encoder<Vec<u8>>),
+    Webp(WebpAnimation),
+    Mp4(Box<mp4::Mp4Encoder>),
+}
+
+impl AnimationEncoder {
+    /// An encoder for frames of `width`×`height`.
+    pub fn new(width: u32, height: u32, settings: &AnimationSettings) -> Result<AnimationEncoder> {
+        match settings.format {
+            Format::Gif => {
+                let too_large = || {
+                    Error::new(
+                        ErrorKind::LimitExceeded,
+                        format!(
+                            "GIF output is at most 65535 pixels a side; asked for {width}x{height}"
+                        ),
+                    )
+                };
+                let w = u16::try_from(width).map_err(|_| too_large())?;
+                let h = u16::try_from(height).map_err(|_| too_large())?;
+                let mut encoder = gif::Encoder::new(Vec::new(), w, h, &[])
+                    .map_err(|e| codec_error(Format::Gif, e))?;
+                // A GIF without the NETSCAPE extension plays once; the extension counts repeats.
+                let repeat = match settings.plays {
+                    None => Some(gif::Repeat::Infinite),
+                    Some(0 | 1) => None,
+                    Some(plays) => Some(gif::Repeat::Finite(
+                        u16::try_from(plays - 1).unwrap_or(u16::MAX),
+                    )),
+                };
+                if let Some(repeat) = repeat {
+                    encoder
+                        .set_repeat(repeat)
+                        .map_err(|e| codec_error(Format::Gif, e))?;
+                }
+                Ok(AnimationEncoder::Gif(encoder))
+            }
+            Format::Webp => Ok(AnimationEncoder::Webp(WebpAnimation::new(
+                width, height, settings,
+            )?)),
+            Format::Mp4 => Ok(AnimationEncoder::Mp4(Box::new(mp4::Mp4Encoder::new(
+                width,
+                height,
+                settings.quality,
+                settings.frame_rate,
+            )?))),
+            other => Err(Error::internal(format!("{other} cannot hold an animation"))),
+        }
+    }
+
+    /// Adds a frame shown for `delay_ms`.
+    pub fn add(&mut self, image: &DynamicImage, delay_ms: u32) -> Result<()> {
+        match self {
+            AnimationEncoder::Gif(encoder) => {
+                let mut rgba = image.to_rgba8();
+                // Speed 10 of NeuQuant's 1-30, as for still GIFs; one palette per frame.
+                let mut frame = gif::Frame::from_rgba_speed(
+                    image.width() as u16,
+                    image.height() as u16,
+                    &mut rgba,
+                    10,
+                );
+                // Every frame is a full canvas: clear it before the next one.
+                frame.dispose = gif::DisposalMethod::Background;
+                frame.delay = u16::try_from(delay_ms / 10).unwrap_or(u16::MAX);
+                encoder
+                    .write_frame(&frame)
+                    .map_err(|e| codec_error(Format::Gif, e))
+            }
+            AnimationEncoder::Webp(encoder) => encoder.add(image, delay_ms),
+            AnimationEncoder::Mp4(encoder) => encoder.add(image, delay_ms),
+        }
+    }
+
+    /// Closes the animation and returns the encoded file.
+    pub fn finish(self) -> Result<Vec<u8>> {
+        match self {
+            AnimationEncoder::Gif(encoder) => encoder
+                .into_inner()
+                .map_err(|e| codec_error(Format::Gif, e)),
+            AnimationEncoder::Webp(encoder) => encoder.finish(),
+            AnimationEncoder::Mp4(encoder) => encoder.finish(),
+        }
+    }
+}
+
+/// libwebp's animation encoder, driven directly: the `webp` crate's wrapper cannot give the last
+/// frame its own duration.
+pub(crate) struct WebpAnimation {
+    encoder: NonNull<libwebp_sys::WebPAnimEncoder>,
+    config: libwebp_sys::WebPConfig,
+    width: u32,
+    height: u32,
+    /// Start of the next frame, in milliseconds.
+    timestamp_ms: i32,
+}
+
+impl WebpAnimation {
+    fn new(width: u32, height: u32, settings: &AnimationSettings) -> Result<WebpAnimation> {
+        use libwebp_sys as sys;
+        if width > WEBP_MAX_SIDE || height > WEBP_MAX_SIDE {
+            return Err(Error::new(
+                ErrorKind::LimitExceeded,
+                format!("WebP output is at most {WEBP_MAX_SIDE} pixels a side; asked for {width}x{height}"),
+            ));
+        }
+        let fail = |what: &str| codec_error(Format::Webp, what);
+        let mut config = sys::WebPConfig::new_with_preset(
+            sys::WebPPreset::WEBP_PRESET_DEFAULT,
+            f32::from(settings.quality),
+        )
+        .map_err(|_| fail("could not set up the encoder"))?;
+        if settings.lossless {
+            config.lossless = 1;
+        }
+        let mut options = MaybeUninit::<sys::WebPAnimEncoderOptions>::uninit();
+        // SAFETY: the init function fills every field of the options it is given.
+        let options = unsafe {
+            if sys::WebPAnimEncoderOptionsInitInternal(
+                options.as_mut_ptr(),
+                sys::WebPGetMuxABIVersion(),
+            ) == 0
+            {
+                return Err(fail("libwebp version mismatch"));
+            }
+            let mut options = options.assume_init();
+            // WebP counts plays in all; 0 loops forever.
+            options.anim_params.loop_count = settings.plays.map_or(0, |n| n.min(65535) as i32);
+            options
+        };
+        // SAFETY: the options are initialised; sides were checked to fit libwebp's limits.
+        let encoder = unsafe {
+            sys::WebPAnimEncoderNewInternal(
+                width as i32,
+                height as i32,
+                &options,
+                sys::WebPGetMuxABIVersion(),
+            )
+        };
+        let encoder = NonNull::new(encoder).ok_or_else(|| fail("out of memory"))?;
+        Ok(WebpAnimation {
+            encoder,
+            config,
+            width,
+            height,
+            timestamp_ms: 0,
+        })
+    }
+
+    fn error(&self) -> Error {
+        // SAFETY: the encoder is live; libwebp returns a static or encoder-owned C string.
+        let message = unsafe {
+            let text = libwebp_sys::WebPAnimEncoderGetError(self.encoder.as_ptr());
+            if text.is_null() {
+                "unknown error".to_owned()
+            } else {
+                std::ffi::CStr::from_ptr(text)
+                    .to_string_lossy()
+                    .into_owned()
+            }
+        };
+        codec_error(Format::Webp, message)
+    }
+
+    fn add(&mut self, image: &DynamicImage, delay_ms: u32) -> Result<()> {
+        use libwebp_sys as sys;
+        if (image.width(), image.height()) != (self.width, self.height) {
+            return Err(Error::internal("animation frames differ in size"));
+        }
+        let converted;
+        let rgba = match image {
+            DynamicImage::ImageRgba8(buffer) => buffer,
+            other => {
+                converted = other.to_rgba8();
+                &converted
+            }
+        };
+        let mut picture =
+            sys::WebPPicture::new().map_err(|_| codec_error(Format::Webp, "no picture"))?;
+        picture.use_argb = 1;
+        picture.width = self.width as i32;
+        picture.height = self.height as i32;
+        // SAFETY: `rgba` holds width × height × 4 bytes with that stride; the picture copies
+        // them into its own buffer, which is freed before returning.
+        let added = unsafe {
+            if sys::WebPPictureImportRGBA(&mut picture, rgba.as_ptr(), self.width as i32 * 4) == 0 {
+                sys::WebPPictureFree(&mut picture);
+                return Err(codec_error(Format::Webp, "out of memory"));
+            }
+            let added = sys::WebPAnimEncoderAdd(
+                self.encoder.as_ptr(),
+                &mut picture,
+                self.timestamp_ms,
+                &self.config,
+            );
+            sys::WebPPictureFree(&mut picture);
+            added
+        };
+        if added == 0 {
+            return Err(self.error());
+        }
+        self.timestamp_ms = self
+            .timestamp_ms
+            .saturating_add(i32::try_from(delay_ms).unwrap_or(i32::MAX));
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Vec<u8>> {
+        use libwebp_sys as sys;
+        let mut data = sys::WebPData::default();
+        // SAFETY: the encoder is live. The final null frame at the end time gives the last
+        // frame its own duration; the assembled bytes are copied, then freed with WebPFree.
+        unsafe {
+            if sys::WebPAnimEncoderAdd(
+                self.encoder.as_ptr(),
+                std::ptr::null_mut(),
+                self.timestamp_ms,
+                std::ptr::null(),
+            ) == 0
+                || sys::WebPAnimEncoderAssemble(self.encoder.as_ptr(), &mut data) == 0
+            {
+                return Err(self.error());
+            }
+            let bytes = std::slice::from_raw_parts(data.bytes, data.size).to_vec();
+            sys::WebPFree(data.bytes as *mut std::ffi::c_void);
+            Ok(bytes)
+        }
+    }
+}
+
+impl Drop for WebpAnimation {
+    fn drop(&mut self) {
+        // SAFETY: the encoder was created by WebPAnimEncoderNewInternal and is deleted once.
+        unsafe { libwebp_sys::WebPAnimEncoderDelete(self.encoder.as_ptr()) }
+    }
 }

@@ -23,6 +23,8 @@ pub enum Format {
     Jxl,
     Tiff,
     Bmp,
+    /// H.264 video in an MP4 container: an output for GIF input only, never decoded.
+    Mp4,
 }
 
 impl Format {
@@ -57,17 +59,23 @@ impl Format {
         let major = &bytes[8..12];
         let compatible = bytes[16.min(end)..end].chunks_exact(4);
         let brands = std::iter::once(major).chain(compatible);
-        let mut heif = false;
+        let (mut heif, mut mp4) = (false, false);
         for brand in brands {
             match brand {
                 b"avif" | b"avis" => return Some(Format::Avif),
                 b"heic" | b"heix" | b"heim" | b"heis" | b"hevc" | b"hevx" | b"mif1" | b"msf1" => {
                     heif = true
                 }
+                b"isom" | b"iso2" | b"mp41" | b"mp42" | b"avc1" => mp4 = true,
                 _ => {}
             }
         }
-        heif.then_some(Format::Heif)
+        // Image brands win: AVIF and HEIF files often list isom too.
+        if heif {
+            Some(Format::Heif)
+        } else {
+            mp4.then_some(Format::Mp4)
+        }
     }
 
     /// Parses an output format name as the `format` parameter spells it.
@@ -82,6 +90,7 @@ impl Format {
             "jxl" => Some(Format::Jxl),
             "tiff" | "tif" => Some(Format::Tiff),
             "bmp" => Some(Format::Bmp),
+            "mp4" => Some(Format::Mp4),
             _ => None,
         }
     }
@@ -98,6 +107,7 @@ impl Format {
             Format::Jxl => "jxl",
             Format::Tiff => "tiff",
             Format::Bmp => "bmp",
+            Format::Mp4 => "mp4",
         }
     }
 
@@ -112,6 +122,7 @@ impl Format {
             Format::Jxl => "image/jxl",
             Format::Tiff => "image/tiff",
             Format::Bmp => "image/bmp",
+            Format::Mp4 => "video/mp4",
         }
     }
 
@@ -132,17 +143,22 @@ impl Format {
         )
     }
 
-    /// Whether this build encodes the format.
+    /// Whether this build encodes the format (MP4 only from GIF input).
     pub const fn can_encode(self) -> bool {
         matches!(
             self,
-            Format::Jpeg | Format::Png | Format::Webp | Format::Gif | Format::Avif
+            Format::Jpeg | Format::Png | Format::Webp | Format::Gif | Format::Avif | Format::Mp4
         )
     }
 
     /// Whether the format can carry an alpha channel.
     pub const fn supports_alpha(self) -> bool {
-        !matches!(self, Format::Jpeg | Format::Bmp)
+        !matches!(self, Format::Jpeg | Format::Bmp | Format::Mp4)
+    }
+
+    /// Whether the format can hold an animation (several timed frames).
+    pub const fn can_animate(self) -> bool {
+        matches!(self, Format::Gif | Format::Webp | Format::Mp4)
     }
 }
 
@@ -190,6 +206,10 @@ mod tests {
         assert_eq!(Format::detect(&avif), Some(Format::Avif));
         let heic = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec();
         assert_eq!(Format::detect(&heic), Some(Format::Heif));
-        assert_eq!(Format::detect(b"\0\0\0\x18ftypisom\0\0\0\0"), None);
+        assert_eq!(
+            Format::detect(b"\0\0\0\x18ftypisom\0\0\0\0"),
+            Some(Format::Mp4)
+        );
+        assert_eq!(Format::detect(b"\0\0\0\x18ftypqt  \0\0\0\0"), None);
     }
 }

@@ -22,6 +22,7 @@ mod fonts;
 mod format;
 mod jpeg;
 mod limits;
+mod mp4;
 mod ops;
 pub mod params;
 mod pipeline;

@@ -153,8 +153,8 @@ pub static PARAMS: &[ParamSpec] = &[
     param("redeye", BOOL, "Red-eye correction on detected faces.").default("false"),
     param("flatten", BOOL, "Remove the alpha channel onto pad_color.").default("false").implemented(),
     // Output
-    param("format", ParamKind::Choice(FORMAT_NAMES), "Output format; auto picks from the request's Accept header.")
-        .implemented().except_values(&["mp4"]),
+    param("format", ParamKind::Choice(FORMAT_NAMES), "Output format; auto picks from the request's Accept header; mp4 (H.264 video) applies to GIF input only.")
+        .implemented(),
     param("quality", ParamKind::Quality, "Encoder quality 1 to 100, or auto (the smallest JPEG or WebP that meets quality_target); unset: the source JPEG's own quality, else 90.")
         .implemented(),
     param("quality_attempts", ParamKind::Int { min: 1, max: 20 }, "Binary-search steps (encodings) of quality=auto.").default("6").implemented(),

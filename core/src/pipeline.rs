@@ -19,6 +19,8 @@ use crate::params;
 use crate::query::{self, ParsedQuery, Quality, Value, Warning};
 use crate::Options;
 
+mod animation;
+
 /// Quality used when none is asked for and the source's cannot be estimated (Imagizer's rule).
 const DEFAULT_QUALITY: u8 = 90;
 
@@ -96,6 +98,9 @@ impl Pipeline {
         let limits = &options.limits;
         let mut warnings = query.warnings.clone();
         let mut source = decode::open(input, limits)?;
+        if let Some(plan) = self.animation_plan(&source, options, &mut warnings)? {
+            return self.run_animation(source, plan, options, warnings);
+        }
         let orientation = if query.flag("autorotate") {
             source.orientation
         } else {
@@ -233,7 +238,10 @@ impl Pipeline {
                 };
                 (chosen, true)
             }
-            Some(name) => (Format::from_name(&name).unwrap_or(fallback), false),
+            // mp4 is made from GIF input only; other input keeps the usual choice.
+            Some(name) if name != "mp4" || input == Format::Gif => {
+                (Format::from_name(&name).unwrap_or(fallback), false)
+            }
             _ if input.can_encode() => (input, false),
             _ => (fallback, false),
         }

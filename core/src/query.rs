@@ -582,7 +582,7 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::Unsupported);
         assert_eq!(err.parameter(), Some("crop"));
         assert_eq!(
-            parse("format=mp4").unwrap_err().kind(),
+            parse("redeye=true").unwrap_err().kind(),
             ErrorKind::Unsupported
         );
         // Set to its default, an unimplemented parameter changes nothing and is accepted.

@@ -36,7 +36,7 @@ use engine::{Error, ErrorKind, Format, Limits, Options, Output, Pipeline};
 /// Major version of the ABI described by this header. It changes when a function, type or
 /// constant changes incompatibly; a caller must refuse a library whose
 /// `picsmith_abi_version_major()` differs from this value.
-pub const PICSMITH_ABI_VERSION_MAJOR: u32 = 1;
+pub const PICSMITH_ABI_VERSION_MAJOR: u32 = 2;
 
 /// Minor version of the ABI described by this header. It grows when functions are added; a
 /// caller built against minor N works with any library whose minor is N or more.
@@ -109,6 +109,11 @@ pub struct picsmith_limits {
     pub max_source_pixels: u64,
     /// Longest side of the output, in pixels. Default 16384.
     pub max_output_side: u32,
+    /// Most frames an animated GIF or WebP may have to stay animated. Default 500.
+    pub max_animation_frames: u32,
+    /// Most pixels an animation may decode or produce (width times height times frames, of the
+    /// source and of the output). Default 400 MP.
+    pub max_animation_pixels: u64,
 }
 
 impl From<Limits> for picsmith_limits {
@@ -117,6 +122,8 @@ impl From<Limits> for picsmith_limits {
             max_input_bytes: limits.max_input_bytes,
             max_source_pixels: limits.max_source_pixels,
             max_output_side: limits.max_output_side,
+            max_animation_frames: limits.max_animation_frames,
+            max_animation_pixels: limits.max_animation_pixels,
         }
     }
 }
@@ -127,6 +134,8 @@ impl From<picsmith_limits> for Limits {
             max_input_bytes: limits.max_input_bytes,
             max_source_pixels: limits.max_source_pixels,
             max_output_side: limits.max_output_side,
+            max_animation_frames: limits.max_animation_frames,
+            max_animation_pixels: limits.max_animation_pixels,
         }
     }
 }
@@ -916,6 +925,8 @@ pub extern "C" fn picsmith_limits_default() -> picsmith_limits {
             max_input_bytes: 0,
             max_source_pixels: 0,
             max_output_side: 0,
+            max_animation_frames: 0,
+            max_animation_pixels: 0,
         },
         || Limits::default().into(),
     )

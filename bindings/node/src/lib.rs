@@ -28,6 +28,10 @@ pub struct Limits {
     pub max_source_pixels: Option<f64>,
     /// Longest side of the output, in pixels.
     pub max_output_side: Option<f64>,
+    /// Most frames an animated GIF or WebP may have to stay animated (default 500).
+    pub max_animation_frames: Option<f64>,
+    /// Most pixels an animation may decode or produce: width × height × frames (default 400 MP).
+    pub max_animation_pixels: Option<f64>,
 }
 
 /// Options of `process`.
@@ -309,6 +313,14 @@ fn to_limits(env: &Env, given: Option<Limits>) -> napi::Result<picsmith::Limits>
     }
     if let Some(v) = given.max_output_side {
         limits.max_output_side = count("limits.maxOutputSide", v, f64::from(u32::MAX))? as u32;
+    }
+    if let Some(v) = given.max_animation_frames {
+        limits.max_animation_frames =
+            count("limits.maxAnimationFrames", v, f64::from(u32::MAX))? as u32;
+    }
+    if let Some(v) = given.max_animation_pixels {
+        limits.max_animation_pixels =
+            count("limits.maxAnimationPixels", v, MAX_SAFE_INTEGER)? as u64;
     }
     Ok(limits)
 }

@@ -54,11 +54,14 @@ struct Limits {
 #[pymethods]
 impl Limits {
     #[new]
-    #[pyo3(signature = (*, max_input_bytes=None, max_source_pixels=None, max_output_side=None))]
+    #[pyo3(signature = (*, max_input_bytes=None, max_source_pixels=None, max_output_side=None,
+                        max_animation_frames=None, max_animation_pixels=None))]
     fn new(
         max_input_bytes: Option<u64>,
         max_source_pixels: Option<u64>,
         max_output_side: Option<u32>,
+        max_animation_frames: Option<u32>,
+        max_animation_pixels: Option<u64>,
     ) -> Self {
         let default = picsmith::Limits::default();
         Limits {
@@ -66,6 +69,8 @@ impl Limits {
                 max_input_bytes: max_input_bytes.unwrap_or(default.max_input_bytes),
                 max_source_pixels: max_source_pixels.unwrap_or(default.max_source_pixels),
                 max_output_side: max_output_side.unwrap_or(default.max_output_side),
+                max_animation_frames: max_animation_frames.unwrap_or(default.max_animation_frames),
+                max_animation_pixels: max_animation_pixels.unwrap_or(default.max_animation_pixels),
             },
         }
     }
@@ -88,10 +93,27 @@ impl Limits {
         self.inner.max_output_side
     }
 
+    /// Most frames an animated GIF or WebP may have to stay animated.
+    #[getter]
+    fn max_animation_frames(&self) -> u32 {
+        self.inner.max_animation_frames
+    }
+
+    /// Most pixels an animation may decode or produce: width × height × frames.
+    #[getter]
+    fn max_animation_pixels(&self) -> u64 {
+        self.inner.max_animation_pixels
+    }
+
     fn __repr__(&self) -> String {
         format!(
-            "Limits(max_input_bytes={}, max_source_pixels={}, max_output_side={})",
-            self.inner.max_input_bytes, self.inner.max_source_pixels, self.inner.max_output_side
+            "Limits(max_input_bytes={}, max_source_pixels={}, max_output_side={}, \
+             max_animation_frames={}, max_animation_pixels={})",
+            self.inner.max_input_bytes,
+            self.inner.max_source_pixels,
+            self.inner.max_output_side,
+            self.inner.max_animation_frames,
+            self.inner.max_animation_pixels
         )
     }
 }
