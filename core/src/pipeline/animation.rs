@@ -184,6 +184,12 @@ impl Pipeline {
             height,
             warnings,
             vary_accept: plan.vary_accept,
+            // quality=auto searches still images only; animations use the fixed quality.
+            quality: match plan.format {
+                Format::Webp if !lossless => Some(quality),
+                Format::Mp4 => Some(quality),
+                _ => None,
+            },
         })
     }
 }
