@@ -2,9 +2,10 @@
 
 use image::codecs::gif::GifEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-use image::{DynamicImage, ExtendedColorType, ImageEncoder};
+use image::{DynamicImage, ExtendedColorType, ImageEncoder, RgbImage, RgbaImage};
 use img_parts::{Bytes, ImageEXIF, ImageICC};
 use rgb::FromSlice;
+use std::borrow::Cow;
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 
@@ -171,38 +172,17 @@ fn encode_avif(image: &DynamicImage, quality: u8, exif: Option<&[u8]>) -> Result
     }
     let (w, h) = (image.width() as usize, image.height() as usize);
     let encoded = if image.color().has_alpha() {
-        let converted;
-        let rgba = match image {
-            DynamicImage::ImageRgba8(buffer) => buffer,
-            other => {
-                converted = other.to_rgba8();
-                &converted
-            }
-        };
+        let rgba = rgba8(image);
         encoder.encode_rgba(ravif::Img::new(rgba.as_raw().as_rgba(), w, h))
     } else {
-        let converted;
-        let rgb = match image {
-            DynamicImage::ImageRgb8(buffer) => buffer,
-            other => {
-                converted = other.to_rgb8();
-                &converted
-            }
-        };
+        let rgb = rgb8(image);
         encoder.encode_rgb(ravif::Img::new(rgb.as_raw().as_rgb(), w, h))
     };
     Ok(encoded.map_err(|e| codec_error(Format::Avif, e))?.avif_file)
 }
 
 fn encode_gif(image: &DynamicImage) -> Result<Vec<u8>> {
-    let converted;
-    let rgba = match image {
-        DynamicImage::ImageRgba8(buffer) => buffer,
-        other => {
-            converted = other.to_rgba8();
-            &converted
-        }
-    };
+    let rgba = rgba8(image);
     let mut out = Vec::new();
     // Speed 10 of NeuQuant's 1-30: sharp-looking palettes at a tenth of the slowest setting's time.
     GifEncoder::new_with_speed(&mut out, 10)
@@ -431,14 +411,7 @@ impl WebpAnimation {
         if (image.width(), image.height()) != (self.width, self.height) {
             return Err(Error::internal("animation frames differ in size"));
         }
-        let converted;
-        let rgba = match image {
-            DynamicImage::ImageRgba8(buffer) => buffer,
-            other => {
-                converted = other.to_rgba8();
-                &converted
-            }
-        };
+        let rgba = rgba8(image);
         let mut picture =
             sys::WebPPicture::new().map_err(|_| codec_error(Format::Webp, "no picture"))?;
         picture.use_argb = 1;
@@ -496,5 +469,21 @@ impl Drop for WebpAnimation {
     fn drop(&mut self) {
         // SAFETY: the encoder was created by WebPAnimEncoderNewInternal and is deleted once.
         unsafe { libwebp_sys::WebPAnimEncoderDelete(self.encoder.as_ptr()) }
+    }
+}
+
+/// The image as 8-bit RGBA, borrowed when it already is, converted otherwise.
+pub(crate) fn rgba8(image: &DynamicImage) -> Cow<'_, RgbaImage> {
+    match image {
+        DynamicImage::ImageRgba8(buffer) => Cow::Borrowed(buffer),
+        other => Cow::Owned(other.to_rgba8()),
+    }
+}
+
+/// The image as 8-bit RGB, borrowed when it already is, converted otherwise.
+pub(crate) fn rgb8(image: &DynamicImage) -> Cow<'_, RgbImage> {
+    match image {
+        DynamicImage::ImageRgb8(buffer) => Cow::Borrowed(buffer),
+        other => Cow::Owned(other.to_rgb8()),
     }
 }

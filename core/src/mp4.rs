@@ -163,24 +163,14 @@ impl Mp4Encoder {
 
     /// Converts to BT.601 limited-range 4:2:0 at the video size, cropping or repeating the edge.
     fn to_yuv(&self, image: &DynamicImage) -> YUVBuffer {
-        let converted;
-        let rgb = match image {
-            DynamicImage::ImageRgb8(buffer) => buffer,
-            other => {
-                converted = other.to_rgb8();
-                &converted
-            }
-        };
-        let evened;
-        let rgb = if rgb.dimensions() == (self.width, self.height) {
-            rgb
-        } else {
+        let mut rgb = crate::encode::rgb8(image);
+        if rgb.dimensions() != (self.width, self.height) {
             let (last_x, last_y) = (rgb.width() - 1, rgb.height() - 1);
-            evened = RgbImage::from_fn(self.width, self.height, |x, y| {
+            let evened = RgbImage::from_fn(self.width, self.height, |x, y| {
                 *rgb.get_pixel(x.min(last_x), y.min(last_y))
             });
-            &evened
-        };
+            rgb = std::borrow::Cow::Owned(evened);
+        }
         YUVBuffer::from_rgb8_source(RgbSliceU8::new(
             rgb.as_raw(),
             (self.width as usize, self.height as usize),

@@ -6,7 +6,7 @@
 //! `rotate`/`angle` (and `crop=zoom`) → flip → colour adjustments → filter preset →
 //! blur and sharpen → layers and watermark → pad → flatten → encode.
 
-use image::{metadata::Orientation, DynamicImage};
+use image::{metadata::Orientation as ExifOrientation, DynamicImage};
 
 use crate::auto_quality;
 use crate::decode;
@@ -101,18 +101,12 @@ impl Pipeline {
         if let Some(plan) = self.animation_plan(&source, options, &mut warnings)? {
             return self.run_animation(source, plan, options, warnings);
         }
-        let orientation = if query.flag("autorotate") {
-            source.orientation
-        } else {
-            1
-        };
-        let rotation = geometry::Rotation::from_query(query);
-        let turns_side = (orientation >= 5) != (rotation.quarter_turns % 2 == 1);
-        let upright = if turns_side {
-            (source.height, source.width)
-        } else {
-            (source.width, source.height)
-        };
+        let Orientation {
+            exif: orientation,
+            rotation,
+            turns_side,
+            upright,
+        } = self.orientation(&source);
         // Knowing the final size before decoding lets JPEGs shrink while decoding and refuses
         // oversized outputs before any pixel is allocated.
         let hint = geometry::decode_hint(query, upright, limits)?;
@@ -130,7 +124,7 @@ impl Pipeline {
         let mut image = source.decode(stored_hint)?;
         if orientation != 1 {
             image.apply_orientation(
-                Orientation::from_exif(orientation).unwrap_or(Orientation::NoTransforms),
+                ExifOrientation::from_exif(orientation).unwrap_or(ExifOrientation::NoTransforms),
             );
         }
         image = rotation.apply_quarter_turns(image);
@@ -154,20 +148,9 @@ impl Pipeline {
             Some(Value::Quality(Quality::Fixed(q))) => q,
             _ => source_quality.unwrap_or(DEFAULT_QUALITY),
         };
+        warn_unused_encoder_options(query, format, &mut warnings);
         let interlace = query.flag("interlace");
-        if interlace && !matches!(format, Format::Jpeg | Format::Png) {
-            warnings.push(Warning {
-                parameter: "interlace".into(),
-                message: format!("interlace applies to JPEG and PNG output; ignored for {format}"),
-            });
-        }
         let lossless = query.flag("lossless");
-        if lossless && format != Format::Webp {
-            warnings.push(Warning {
-                parameter: "lossless".into(),
-                message: format!("lossless applies to WebP output; ignored for {format}"),
-            });
-        }
         let exif = exif.map(|mut tiff| {
             if orientation != 1 {
                 exif::reset_orientation(&mut tiff);
@@ -192,6 +175,29 @@ impl Pipeline {
             vary_accept,
             quality,
         })
+    }
+
+    /// The EXIF orientation `autorotate` applies, the rotation asked for, and the upright size
+    /// they give the source.
+    fn orientation(&self, source: &decode::Source<'_>) -> Orientation {
+        let exif = if self.parsed.flag("autorotate") {
+            source.orientation
+        } else {
+            1
+        };
+        let rotation = geometry::Rotation::from_query(&self.parsed);
+        let turns_side = (exif >= 5) != (rotation.quarter_turns % 2 == 1);
+        let upright = if turns_side {
+            (source.height, source.width)
+        } else {
+            (source.width, source.height)
+        };
+        Orientation {
+            exif,
+            rotation,
+            turns_side,
+            upright,
+        }
     }
 
     /// Every operation between decoding (upright, quarter turns applied) and encoding.
@@ -245,5 +251,31 @@ impl Pipeline {
             _ if input.can_encode() => (input, false),
             _ => (fallback, false),
         }
+    }
+}
+
+/// How a source is turned upright: see [`Pipeline::orientation`].
+struct Orientation {
+    /// EXIF orientation 1-8 to apply (1 when `autorotate=false`).
+    exif: u8,
+    rotation: geometry::Rotation,
+    /// Width and height swap between the stored and the upright image.
+    turns_side: bool,
+    upright: (u32, u32),
+}
+
+/// Warns about `interlace` and `lossless` when the output format cannot honour them.
+fn warn_unused_encoder_options(query: &ParsedQuery, format: Format, warnings: &mut Vec<Warning>) {
+    if query.flag("interlace") && !matches!(format, Format::Jpeg | Format::Png) {
+        warnings.push(Warning {
+            parameter: "interlace".into(),
+            message: format!("interlace applies to JPEG and PNG output; ignored for {format}"),
+        });
+    }
+    if query.flag("lossless") && format != Format::Webp {
+        warnings.push(Warning {
+            parameter: "lossless".into(),
+            message: format!("lossless applies to WebP output; ignored for {format}"),
+        });
     }
 }

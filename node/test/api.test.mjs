@@ -35,7 +35,7 @@ test('parameters() exposes the registry', () => {
   assert.equal(width.implemented, true)
   assert.match(width.accepted, /1 to 16384/)
   assert.equal(params.find((p) => p.name === 'autorotate').default, 'true')
-  assert.equal(params.find((p) => p.name === 'crop').implemented, false)
+  assert.equal(params.find((p) => p.name === 'redeye').implemented, false)
   assert.equal(new Set(params.map((p) => p.name)).size, params.length, 'names are unique')
   for (const p of params) assert.equal(typeof p.doc, 'string')
 })

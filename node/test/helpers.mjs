@@ -28,6 +28,7 @@ export const MIME = {
   webp: 'image/webp',
   avif: 'image/avif',
   gif: 'image/gif',
+  mp4: 'video/mp4',
 }
 
 /** Whether `data` starts with the signature of `format`, so a wrong label cannot pass. */
@@ -41,7 +42,9 @@ export function hasSignature(data, format) {
     case 'webp':
       return data.subarray(0, 4).toString('latin1') === 'RIFF' && data.subarray(8, 12).toString('latin1') === 'WEBP'
     case 'avif':
-      return data.subarray(4, 8).toString('latin1') === 'ftyp'
+      return data.subarray(4, 12).toString('latin1') === 'ftypavif'
+    case 'mp4':
+      return data.subarray(4, 12).toString('latin1') === 'ftypisom'
     case 'gif':
       return data.subarray(0, 6).toString('latin1').startsWith('GIF8')
     default:

@@ -176,7 +176,7 @@ def test_registry_and_schema() -> None:
     assert width["aliases"] == ["w"] and width["kind"] == "int" and width["implemented"] is True
     assert "16384" in width["accepted"]
     assert params["autorotate"]["default"] == "true"
-    assert params["blur"]["implemented"] is False
+    assert params["redeye"]["implemented"] is False
     schema = json.loads(picsmith.schema_json())
     assert set(schema["properties"]) == set(params)
     assert schema["properties"]["width"]["maximum"] == 16384

@@ -1,9 +1,9 @@
 //! Animated GIF and WebP stay animated as GIF or WebP, and GIF becomes H.264 MP4: every frame
 //! goes through the same transform, with its delay and the loop count kept.
 
-use image::{imageops::FilterType, metadata::Orientation, DynamicImage};
+use image::{imageops::FilterType, metadata::Orientation as ExifOrientation, DynamicImage};
 
-use super::{Pipeline, DEFAULT_QUALITY};
+use super::{warn_unused_encoder_options, Pipeline, DEFAULT_QUALITY};
 use crate::decode::{self, AnimationHeader, Source};
 use crate::encode::{AnimationEncoder, AnimationSettings};
 use crate::error::{Error, Result};
@@ -73,18 +73,12 @@ impl Pipeline {
     ) -> Result<Output> {
         let query = &self.parsed;
         let limits = &options.limits;
-        let orientation = if query.flag("autorotate") {
-            source.orientation
-        } else {
-            1
-        };
-        let rotation = geometry::Rotation::from_query(query);
-        let turns_side = (orientation >= 5) != (rotation.quarter_turns % 2 == 1);
-        let upright = if turns_side {
-            (source.height, source.width)
-        } else {
-            (source.width, source.height)
-        };
+        let super::Orientation {
+            exif: orientation,
+            rotation,
+            upright,
+            ..
+        } = self.orientation(&source);
         // Refuses an oversized output before any frame is decoded.
         geometry::decode_hint(query, upright, limits)?;
 
@@ -92,25 +86,8 @@ impl Pipeline {
             Some(Value::Quality(Quality::Fixed(q))) => q,
             _ => DEFAULT_QUALITY,
         };
+        warn_unused_encoder_options(query, plan.format, &mut warnings);
         let lossless = query.flag("lossless");
-        if lossless && plan.format != Format::Webp {
-            warnings.push(Warning {
-                parameter: "lossless".into(),
-                message: format!(
-                    "lossless applies to WebP output; ignored for {}",
-                    plan.format
-                ),
-            });
-        }
-        if query.flag("interlace") {
-            warnings.push(Warning {
-                parameter: "interlace".into(),
-                message: format!(
-                    "interlace applies to JPEG and PNG output; ignored for {}",
-                    plan.format
-                ),
-            });
-        }
         let header = plan.header;
         let frame_rate = if header.duration_ms > 0 {
             (header.frames as f64 * 1000.0 / header.duration_ms as f64) as f32
@@ -133,7 +110,8 @@ impl Pipeline {
             let mut image = DynamicImage::ImageRgba8(frame.image);
             if orientation != 1 {
                 image.apply_orientation(
-                    Orientation::from_exif(orientation).unwrap_or(Orientation::NoTransforms),
+                    ExifOrientation::from_exif(orientation)
+                        .unwrap_or(ExifOrientation::NoTransforms),
                 );
             }
             image = rotation.apply_quarter_turns(image);
