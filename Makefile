@@ -102,6 +102,10 @@ test-node: build-node ## node --test: vectors, API
 golden: ## Regenerate the golden images that are missing or no longer match (look, then commit)
 	PICSMITH_BLESS=1 $(CARGO) test --release -p picsmith --test golden
 
+.PHONY: gallery
+gallery: ## Render one photo under every parameter and filter into target/gallery/index.html
+	$(CARGO) run --release -p picsmith --example gallery
+
 test-c: build-rust ## Compile and run the C smoke test against the header
 	bash tests/c/run.sh
 

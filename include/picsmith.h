@@ -18,7 +18,7 @@
  * Minor version of the ABI described by this header. It grows when functions are added; a
  * caller built against minor N works with any library whose minor is N or more.
  */
-#define PICSMITH_ABI_VERSION_MINOR 1
+#define PICSMITH_ABI_VERSION_MINOR 2
 
 /**
  * The outcome of a call. `PICSMITH_STATUS_OK` is 0; the statuses from
@@ -377,6 +377,18 @@ const char *picsmith_image_mime(const struct picsmith_image *image);
  * Thread safety: may be called from several threads at once.
  */
 bool picsmith_image_vary_accept(const struct picsmith_image *image);
+
+/**
+ * The quality the lossy encoder used (1-100; with `quality=auto`, the one the search chose), or
+ * 0 for formats without one (PNG, GIF, lossless WebP) and when `image` is NULL. Since ABI 2.2.
+ *
+ * # Safety
+ *
+ * `image` must be NULL or a live image.
+ *
+ * Thread safety: may be called from several threads at once.
+ */
+uint8_t picsmith_image_quality(const struct picsmith_image *image);
 
 /**
  * How many warnings the transform produced (unknown parameters, options the output format

@@ -30,7 +30,7 @@ export declare class Pipeline {
 /** An encoded image and what is needed to serve it. */
 export interface Image {
   data: Buffer
-  /** Short name of the output format: `jpeg`, `png`, `webp`, `avif` or `gif`. */
+  /** Short name of the output format: `jpeg`, `png`, `webp`, `avif`, `gif` or `mp4`. */
   format: string
   /** MIME type of `data`. */
   mime: string
@@ -40,6 +40,11 @@ export interface Image {
   warnings: Array<Warning>
   /** The format was chosen from the Accept header: an HTTP response must say `Vary: Accept`. */
   varyAccept: boolean
+  /**
+   * The quality the lossy encoder used (with `quality=auto`, the one the search chose);
+   * absent for PNG, GIF and lossless WebP.
+   */
+  quality?: number
 }
 
 /**

@@ -56,6 +56,14 @@ test('process returns the encoded image and its description', async () => {
   assert.equal(typeof image.warnings[0].message, 'string')
 })
 
+test('the quality used is reported', async () => {
+  const photo = readFileSync(join(repoDir, 'tests', 'fixtures', 'photo-320.jpg'))
+  assert.equal((await transform(photo, 'format=webp&quality=63')).quality, 63)
+  const chosen = (await transform(photo, 'quality=auto&quality_min=50&quality_max=80')).quality
+  assert.ok(chosen >= 50 && chosen <= 80, `chosen quality ${chosen}`)
+  assert.equal((await transform(photo, 'format=png')).quality, undefined)
+})
+
 test('the query and options are optional', async () => {
   const image = await transform(png)
   assert.equal(image.width, 64)

@@ -52,7 +52,7 @@ class Image:
     def data(self) -> bytes: ...
     @property
     def format(self) -> str:
-        """Short name: "jpeg", "png", "webp", "avif" or "gif"."""
+        """Short name: "jpeg", "png", "webp", "avif", "gif" or "mp4"."""
     @property
     def mime(self) -> str: ...
     @property
@@ -66,6 +66,9 @@ class Image:
     @property
     def vary_accept(self) -> bool:
         """The format was chosen from the Accept header: a response must say Vary: Accept."""
+    @property
+    def quality(self) -> int | None:
+        """The lossy encoder's quality (quality=auto: the one chosen); None for PNG and GIF."""
     def __bytes__(self) -> bytes: ...
     def __len__(self) -> int: ...
 

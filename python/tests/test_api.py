@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from conftest import corpus_bytes
+from conftest import REPO, corpus_bytes
 
 import picsmith
 
@@ -99,6 +99,14 @@ def test_process_result() -> None:
         picsmith.Warning("cachebuster", "unknown parameter 'cachebuster' ignored")
     ]
     assert image.vary_accept is False
+
+
+def test_the_quality_used_is_reported() -> None:
+    photo = (REPO / "tests" / "fixtures" / "photo-320.jpg").read_bytes()
+    assert picsmith.process(photo, "format=webp&quality=63").quality == 63
+    chosen = picsmith.process(photo, "quality=auto&quality_min=50&quality_max=80").quality
+    assert chosen is not None and 50 <= chosen <= 80
+    assert picsmith.process(photo, "format=png").quality is None
 
 
 def test_format_auto_negotiates_and_asks_for_vary() -> None:

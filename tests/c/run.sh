@@ -19,7 +19,7 @@ trap 'rm -rf "$out"' EXIT INT TERM
 cflags="-std=c11 -Wall -Wextra -Werror -O1 -g -Iinclude"
 
 gcc $cflags -o "$out/smoke-shared" tests/c/smoke.c -L"$lib" -Wl,-rpath,"$lib" -lpicsmith -pthread
-gcc $cflags -o "$out/smoke-static" tests/c/smoke.c "$lib/libpicsmith.a" -lpthread -ldl -lm
+gcc $cflags -o "$out/smoke-static" tests/c/smoke.c "$lib/libpicsmith.a" -lstdc++ -lpthread -ldl -lm
 
 echo "== shared library (libpicsmith.so)"
 "$out/smoke-shared" "$@"

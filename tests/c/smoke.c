@@ -165,7 +165,7 @@ static void test_errors_without_image(void) {
               picsmith_image_format(NULL) == NULL && picsmith_image_mime(NULL) == NULL &&
               picsmith_image_warning_count(NULL) == 0 &&
               picsmith_image_warning_parameter(NULL, 0) == NULL &&
-              !picsmith_image_vary_accept(NULL),
+              !picsmith_image_vary_accept(NULL) && picsmith_image_quality(NULL) == 0,
           "the accessors accept NULL");
 }
 
@@ -222,6 +222,8 @@ static void test_with_image(const uint8_t *jpeg, size_t jpeg_len) {
     check(str_is(picsmith_image_format(img), "webp"), "format is \"webp\"");
     check(str_is(picsmith_image_mime(img), "image/webp"), "mime is \"image/webp\"");
     check(!picsmith_image_vary_accept(img), "an explicit format does not vary on Accept");
+    check(picsmith_image_quality(img) >= 1 && picsmith_image_quality(img) <= 100,
+          "lossy WebP reports its quality");
     size_t len = 0;
     const uint8_t *data = picsmith_image_data(img, &len);
     check(is_webp(data, len), "data starts with RIFF....WEBP");

@@ -40,7 +40,7 @@ pub const PICSMITH_ABI_VERSION_MAJOR: u32 = 2;
 
 /// Minor version of the ABI described by this header. It grows when functions are added; a
 /// caller built against minor N works with any library whose minor is N or more.
-pub const PICSMITH_ABI_VERSION_MINOR: u32 = 1;
+pub const PICSMITH_ABI_VERSION_MINOR: u32 = 2;
 
 /// The outcome of a call. `PICSMITH_STATUS_OK` is 0; the statuses from
 /// `PICSMITH_STATUS_INVALID_PARAMETER` to `PICSMITH_STATUS_INTERNAL` follow the error kinds of
@@ -149,6 +149,8 @@ pub struct picsmith_image {
     height: u32,
     format: Format,
     vary_accept: bool,
+    /// 0 when the format has no quality.
+    quality: u8,
     /// (parameter, message), converted once so the accessors can lend pointers.
     warnings: Vec<(CString, CString)>,
 }
@@ -166,6 +168,7 @@ impl From<Output> for picsmith_image {
             height: output.height,
             format: output.format,
             vary_accept: output.vary_accept,
+            quality: output.quality.unwrap_or(0),
             warnings,
         }
     }
@@ -824,6 +827,22 @@ pub unsafe extern "C" fn picsmith_image_vary_accept(image: *const picsmith_image
     // SAFETY: per the contract above.
     boundary(false, || {
         unsafe { image_ref(image) }.is_some_and(|img| img.vary_accept)
+    })
+}
+
+/// The quality the lossy encoder used (1-100; with `quality=auto`, the one the search chose), or
+/// 0 for formats without one (PNG, GIF, lossless WebP) and when `image` is NULL. Since ABI 2.2.
+///
+/// # Safety
+///
+/// `image` must be NULL or a live image.
+///
+/// Thread safety: may be called from several threads at once.
+#[no_mangle]
+pub unsafe extern "C" fn picsmith_image_quality(image: *const picsmith_image) -> u8 {
+    // SAFETY: per the contract above.
+    boundary(0, || {
+        unsafe { image_ref(image) }.map_or(0, |img| img.quality)
     })
 }
 

@@ -72,7 +72,7 @@ pub struct Warning {
 #[napi(object)]
 pub struct Image {
     pub data: Buffer,
-    /// Short name of the output format: `jpeg`, `png`, `webp`, `avif` or `gif`.
+    /// Short name of the output format: `jpeg`, `png`, `webp`, `avif`, `gif` or `mp4`.
     pub format: String,
     /// MIME type of `data`.
     pub mime: String,
@@ -82,6 +82,9 @@ pub struct Image {
     pub warnings: Vec<Warning>,
     /// The format was chosen from the Accept header: an HTTP response must say `Vary: Accept`.
     pub vary_accept: bool,
+    /// The quality the lossy encoder used (with `quality=auto`, the one the search chose);
+    /// absent for PNG, GIF and lossless WebP.
+    pub quality: Option<u32>,
 }
 
 /// One parameter of the transform language, from picsmith's registry.
@@ -260,6 +263,7 @@ impl IntoJs for picsmith::Output {
             height: self.height,
             warnings: self.warnings.iter().map(to_warning).collect(),
             vary_accept: self.vary_accept,
+            quality: self.quality.map(u32::from),
             // The encoded bytes move into an external Buffer: no copy.
             data: Buffer::from(self.data),
         }

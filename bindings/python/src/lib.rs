@@ -190,6 +190,10 @@ struct Image {
     /// The format was chosen from the Accept header: an HTTP response must say `Vary: Accept`.
     #[pyo3(get)]
     vary_accept: bool,
+    /// The quality the lossy encoder used (with `quality=auto`, the one the search chose);
+    /// `None` for PNG, GIF and lossless WebP.
+    #[pyo3(get)]
+    quality: Option<u8>,
 }
 
 impl Image {
@@ -201,13 +205,14 @@ impl Image {
             height: output.height,
             warnings: warnings_of(&output.warnings),
             vary_accept: output.vary_accept,
+            quality: output.quality,
         }
     }
 }
 
 #[pymethods]
 impl Image {
-    /// The output format's short name: "jpeg", "png", "webp", "avif" or "gif".
+    /// The output format's short name: "jpeg", "png", "webp", "avif", "gif" or "mp4".
     #[getter]
     fn format(&self) -> &'static str {
         self.format.name()
