@@ -18,7 +18,22 @@
  * Minor version of the ABI described by this header. It grows when functions are added; a
  * caller built against minor N works with any library whose minor is N or more.
  */
-#define PICSMITH_ABI_VERSION_MINOR 2
+#define PICSMITH_ABI_VERSION_MINOR 3
+
+/**
+ * `picsmith_metadata` field: the dominant colour and a palette of up to five colours.
+ */
+#define PICSMITH_METADATA_COLORS 1
+
+/**
+ * `picsmith_metadata` field: BlurHash, ThumbHash and a 64-bit difference hash.
+ */
+#define PICSMITH_METADATA_HASHES 2
+
+/**
+ * `picsmith_metadata` field: a base64 JPEG of about 500 bytes.
+ */
+#define PICSMITH_METADATA_MINI_PREVIEW 4
 
 /**
  * The outcome of a call. `PICSMITH_STATUS_OK` is 0; the statuses from
@@ -302,6 +317,51 @@ const uint8_t *picsmith_image_data(const struct picsmith_image *image, size_t *l
 enum picsmith_status picsmith_image_take_data(struct picsmith_image *image,
                                               uint8_t **data,
                                               size_t *len);
+
+/**
+ * What an encoded image is, as a NUL-terminated UTF-8 JSON object: `fileSize`, `width` and
+ * `height` (as displayed), `format`, `mimeType`, `hasAlpha`, `colorSpace`, `iccDescription`,
+ * `orientation`, `exif` (tag name to value, as Imagizer's `meta=true` shows them), `jpeg`, and
+ * the pixel fields that `fields` (an OR of `PICSMITH_METADATA_*`, 0 for headers only) asks
+ * for. Since ABI 2.3.
+ *
+ * ```c
+ * char *json = NULL;
+ * if (picsmith_metadata(buf, len, PICSMITH_METADATA_COLORS, NULL, &json) == PICSMITH_STATUS_OK) {
+ *     puts(json);
+ *     picsmith_string_free(json);
+ * }
+ * ```
+ *
+ * # Safety
+ *
+ * - `input` must be valid for reads of `input_len` bytes (NULL is rejected).
+ * - `limits` is NULL (the defaults) or points to a `picsmith_limits`.
+ * - `out` must be valid for writing one pointer (NULL is rejected); it is set to NULL on
+ *   failure.
+ *
+ * Ownership: the caller owns `*out` and releases it with `picsmith_string_free`.
+ *
+ * Thread safety: may be called from any number of threads at once.
+ */
+enum picsmith_status picsmith_metadata(const uint8_t *input,
+                                       size_t input_len,
+                                       uint32_t fields,
+                                       const struct picsmith_limits *limits,
+                                       char **out);
+
+/**
+ * Releases a string from `picsmith_metadata`. NULL is a no-op. Since ABI 2.3.
+ *
+ * # Safety
+ *
+ * `text` must be NULL or a string from `picsmith_metadata` that has not been freed.
+ *
+ * Ownership: takes ownership of the string.
+ *
+ * Thread safety: no other thread may be using the string.
+ */
+void picsmith_string_free(char *text);
 
 /**
  * Releases a buffer from `picsmith_image_take_data`. NULL is a no-op.

@@ -30,7 +30,10 @@ export declare class Pipeline {
 /** An encoded image and what is needed to serve it. */
 export interface Image {
   data: Buffer
-  /** Short name of the output format: `jpeg`, `png`, `webp`, `avif`, `gif` or `mp4`. */
+  /**
+   * Short name of the output format: `jpeg`, `png`, `webp`, `avif`, `gif`, `mp4`, or `json` for
+   * the metadata document of `meta=true`.
+   */
   format: string
   /** MIME type of `data`. */
   mime: string
@@ -62,6 +65,31 @@ export interface Limits {
   maxAnimationFrames?: number
   /** Most pixels an animation may decode or produce: width × height × frames (default 400 MP). */
   maxAnimationPixels?: number
+}
+
+/**
+ * What an encoded image is, on the libuv thread pool: `fileSize`, `width` and `height` (as
+ * displayed), `format`, `mimeType`, `hasAlpha`, `colorSpace`, `iccDescription`, `orientation`,
+ * `exif` (tag name to value, as Imagizer's `meta=true` shows them), `jpeg`
+ * (`colorspace`, `samplingFactor`), and the pixel fields `opts` asks for. Errors reject as
+ * `process`.
+ *
+ * ```js
+ * const meta = await metadata(readFileSync('photo.jpg'), { colors: true })
+ * console.log(meta.width, meta.exif.Model, meta.dominantColor)
+ * ```
+ */
+export declare function metadata(input: Buffer, opts?: MetadataOptions | undefined | null): Promise<Record<string, any>>
+
+/** Options of `metadata`: which fields need pixels (all off: headers only, nothing decoded). */
+export interface MetadataOptions {
+  /** Add `dominantColor` (`#RRGGBB`) and `palette` (up to five `{color, share}`). */
+  colors?: boolean
+  /** Add `blurhash`, `thumbhash` (base64) and `dhash` (16 hex digits). */
+  hashes?: boolean
+  /** Add `miniPreview`, a base64 JPEG of about 500 bytes. */
+  miniPreview?: boolean
+  limits?: Limits
 }
 
 /** One parameter of the transform language, from picsmith's registry. */

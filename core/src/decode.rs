@@ -25,6 +25,8 @@ pub(crate) struct Source<'a> {
     pub icc: Option<Vec<u8>>,
     /// The quality the source JPEG was encoded with, estimated from its quantization tables.
     pub jpeg_quality: Option<u8>,
+    /// The decoder will give an alpha channel.
+    pub has_alpha: bool,
     pending: Pending<'a>,
 }
 
@@ -74,6 +76,7 @@ pub(crate) fn open<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Source<'a>> {
             exif: header.exif.take(),
             icc: header.icc.take(),
             jpeg_quality: header.luma_quant.as_ref().map(jpeg::estimate_quality),
+            has_alpha: false,
             pending: Pending::Jpeg(header),
         }
     } else {
@@ -130,6 +133,7 @@ fn open_generic<'a>(bytes: &'a [u8], format: Format, limits: &Limits) -> Result<
         exif,
         icc,
         jpeg_quality: None,
+        has_alpha: decoder.color_type().has_alpha(),
         pending: Pending::Generic(decoder),
     })
 }
@@ -164,6 +168,14 @@ fn decode_error(err: ImageError) -> Error {
 }
 
 impl Source<'_> {
+    /// The JPEG header, for a JPEG source.
+    pub fn jpeg_header(&self) -> Option<&JpegHeader> {
+        match &self.pending {
+            Pending::Jpeg(header) => Some(header),
+            Pending::Generic(_) => None,
+        }
+    }
+
     /// Decodes to 8-bit pixels. `min_size` (in stored orientation) lets JPEG decode at the
     /// smallest DCT scale (1/8, 1/4, 1/2) that still covers it.
     pub fn decode(self, min_size: Option<(u32, u32)>) -> Result<DynamicImage> {

@@ -25,6 +25,8 @@ pub enum Format {
     Bmp,
     /// H.264 video in an MP4 container: an output for GIF input only, never decoded.
     Mp4,
+    /// Not an image: the metadata document `meta=true` answers with.
+    Json,
 }
 
 impl Format {
@@ -108,6 +110,7 @@ impl Format {
             Format::Tiff => "tiff",
             Format::Bmp => "bmp",
             Format::Mp4 => "mp4",
+            Format::Json => "json",
         }
     }
 
@@ -123,6 +126,7 @@ impl Format {
             Format::Tiff => "image/tiff",
             Format::Bmp => "image/bmp",
             Format::Mp4 => "video/mp4",
+            Format::Json => "application/json",
         }
     }
 
@@ -153,7 +157,10 @@ impl Format {
 
     /// Whether the format can carry an alpha channel.
     pub const fn supports_alpha(self) -> bool {
-        !matches!(self, Format::Jpeg | Format::Bmp | Format::Mp4)
+        !matches!(
+            self,
+            Format::Jpeg | Format::Bmp | Format::Mp4 | Format::Json
+        )
     }
 
     /// Whether the format can hold an animation (several timed frames).

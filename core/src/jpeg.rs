@@ -31,6 +31,8 @@ pub(crate) struct JpegHeader {
     pub adobe: bool,
     /// Quantization table 0 (luminance), in the file's (zig-zag) order.
     pub luma_quant: Option<[u16; 64]>,
+    /// Horizontal and vertical sampling factors of each component, in frame order.
+    pub sampling: Vec<(u8, u8)>,
 }
 
 const ICC_SIGNATURE: &[u8] = b"ICC_PROFILE\0";
@@ -89,6 +91,11 @@ pub(crate) fn read_header(bytes: &[u8]) -> Result<JpegHeader> {
                 header.height = u16::from_be_bytes([segment[1], segment[2]]) as u32;
                 header.width = u16::from_be_bytes([segment[3], segment[4]]) as u32;
                 header.components = segment[5];
+                header.sampling = segment[6..]
+                    .chunks_exact(3)
+                    .take(usize::from(header.components))
+                    .map(|c| (c[1] >> 4, c[1] & 0x0F))
+                    .collect();
                 seen_frame = true;
             }
             _ => {}

@@ -179,9 +179,9 @@ pub static PARAMS: &[ParamSpec] = &[
     param("mark_required", BOOL, "Fail when the watermark cannot be fetched or decoded, instead of a warning; needs mark.").default("false").implemented(),
     param("layers", ParamKind::Json, "JSON array (at most 32) of image layers (url) and text layers (text, font, color), drawn in order under the watermark.").implemented(),
     // Metadata and recognition
-    param("meta", BOOL, "Answer with metadata JSON instead of the image.").default("false"),
+    param("meta", BOOL, "Answer with metadata JSON (size, type, EXIF, dominant colour) of the image the other parameters produce.").default("false").implemented(),
     param("face", BOOL, "With meta: add detected face boxes.").default("false"),
-    param("include_image_data", BOOL, "With meta: embed the output image as base64.").default("false"),
+    param("include_image_data", BOOL, "With meta: embed the output image as base64 (imageData).").default("false").implemented(),
     param("recognition", ParamKind::Choice(&["nsfw", "labels"]), "Classify the image and answer JSON."),
     // Sources
     param("origin", URL, "Origin server to fetch the source image from."),

@@ -20,6 +20,7 @@ use crate::query::{self, ParsedQuery, Quality, Value, Warning};
 use crate::Options;
 
 mod animation;
+mod meta;
 
 /// Quality used when none is asked for and the source's cannot be estimated (Imagizer's rule).
 const DEFAULT_QUALITY: u8 = 90;
@@ -94,6 +95,14 @@ impl Pipeline {
     /// assert_eq!(output.width, 400);
     /// ```
     pub fn run(&self, input: &[u8], options: &Options) -> Result<Output> {
+        if self.parsed.flag("meta") {
+            return self.run_meta(input, options);
+        }
+        self.run_image(input, options)
+    }
+
+    /// The transform itself: `run` without `meta`.
+    fn run_image(&self, input: &[u8], options: &Options) -> Result<Output> {
         let query = &self.parsed;
         let limits = &options.limits;
         let mut warnings = query.warnings.clone();

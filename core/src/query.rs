@@ -456,6 +456,8 @@ fn check_combinations(parsed: &ParsedQuery) -> Result<()> {
     for (dependent, needed) in [
         ("colorize_intensity", "colorize"),
         ("sharp_radius", "sharp_amount"),
+        ("face", "meta"),
+        ("include_image_data", "meta"),
     ] {
         if values.contains_key(dependent) && !values.contains_key(needed) {
             return Err(Error::for_parameter(

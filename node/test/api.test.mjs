@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 
-import { Pipeline, parameters, process as transform, version } from '../index.js'
+import { Pipeline, metadata, parameters, process as transform, version } from '../index.js'
 import { MIME, corpusFile, hasSignature, makePng, repoDir } from './helpers.mjs'
 
 const png = makePng(64, 48)
@@ -62,6 +62,31 @@ test('the quality used is reported', async () => {
   const chosen = (await transform(photo, 'quality=auto&quality_min=50&quality_max=80')).quality
   assert.ok(chosen >= 50 && chosen <= 80, `chosen quality ${chosen}`)
   assert.equal((await transform(photo, 'format=png')).quality, undefined)
+})
+
+test('metadata reads headers, and pixel fields when asked', async () => {
+  const photo = readFileSync(join(repoDir, 'tests', 'fixtures', 'photo-320.jpg'))
+  const meta = await metadata(photo)
+  assert.equal(meta.format, 'jpeg')
+  assert.equal(meta.width, 320)
+  assert.equal(meta.fileSize, photo.length)
+  assert.equal(meta.dominantColor, null)
+  const full = await metadata(photo, { colors: true, hashes: true, miniPreview: true })
+  assert.match(full.dominantColor, /^#[0-9A-F]{6}$/)
+  assert.equal(full.dhash.length, 16)
+  assert.ok(full.palette.length >= 1 && full.palette.length <= 5)
+  assert.equal((await transform(Buffer.from(full.miniPreview, 'base64'))).format, 'jpeg')
+  await assert.rejects(metadata(Buffer.from('plain text')), isPicsmithError('unsupported_format', 415, undefined))
+})
+
+test('meta=true answers JSON', async () => {
+  const photo = readFileSync(join(repoDir, 'tests', 'fixtures', 'photo-320.jpg'))
+  const out = await transform(photo, 'meta=true&width=100')
+  assert.equal(out.format, 'json')
+  assert.equal(out.mime, 'application/json')
+  const doc = JSON.parse(out.data.toString('utf8'))
+  assert.equal(doc.width, 100)
+  assert.deepEqual(doc.faces, [])
 })
 
 test('the query and options are optional', async () => {

@@ -21,6 +21,7 @@ a server should answer with, the ``parameter`` concerned (or None) and a ``messa
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -57,6 +58,7 @@ __all__ = [
     "Unsupported",
     "UnsupportedFormat",
     "__version__",
+    "metadata",
     "parameters",
     "process",
     "schema_json",
@@ -95,6 +97,42 @@ def process(
     """
     return _picsmith.process(
         data, query, accept=accept, limits=limits, strict=strict, assets=assets
+    )
+
+
+def metadata(
+    data: bytes,
+    *,
+    colors: bool = False,
+    hashes: bool = False,
+    mini_preview: bool = False,
+    limits: Limits | None = None,
+) -> dict[str, Any]:
+    """What an encoded image is, read from its headers without decoding a pixel.
+
+    The keys: ``fileSize``, ``width`` and ``height`` (as displayed, EXIF orientation
+    applied), ``format``, ``mimeType``, ``hasAlpha``, ``colorSpace`` (srgb, display-p3,
+    adobe-rgb, prophoto-rgb, rgb, cmyk or b-w), ``iccDescription``, ``orientation``, ``exif``
+    (tag name to value, formatted as Imagizer's ``meta=true`` shows them), ``jpeg``
+    (``colorspace``, ``samplingFactor``) and the pixel fields below (None or empty unless asked).
+
+    :param colors: add ``dominantColor`` (``#RRGGBB``) and ``palette`` (up to five
+        ``{"color", "share"}``, largest first).
+    :param hashes: add ``blurhash``, ``thumbhash`` (base64) and ``dhash`` (16 hex digits; a
+        Hamming distance under about 10 between two hashes suggests a duplicate).
+    :param mini_preview: add ``miniPreview``, a base64 JPEG of about 500 bytes.
+    :param limits: resource limits, as for :func:`process`.
+    :raises PicsmithError: when the data is not an image picsmith reads.
+
+    Example::
+
+        meta = picsmith.metadata(data, colors=True)
+        meta["width"], meta["exif"].get("Model"), meta["dominantColor"]
+    """
+    return json.loads(
+        _picsmith.metadata_json(
+            data, colors=colors, hashes=hashes, mini_preview=mini_preview, limits=limits
+        )
     )
 
 

@@ -98,6 +98,14 @@ def process(
     strict: bool = False,
     assets: str | os.PathLike[str] | None = None,
 ) -> Image: ...
+def metadata_json(
+    data: bytes,
+    *,
+    colors: bool = False,
+    hashes: bool = False,
+    mini_preview: bool = False,
+    limits: Limits | None = None,
+) -> str: ...
 def parameters() -> list[dict[str, Any]]: ...
 def schema_json() -> str: ...
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import pickle
 import threading
@@ -107,6 +108,33 @@ def test_the_quality_used_is_reported() -> None:
     chosen = picsmith.process(photo, "quality=auto&quality_min=50&quality_max=80").quality
     assert chosen is not None and 50 <= chosen <= 80
     assert picsmith.process(photo, "format=png").quality is None
+
+
+def test_metadata_reads_headers_and_asked_pixel_fields() -> None:
+    photo = (REPO / "tests" / "fixtures" / "photo-320.jpg").read_bytes()
+    meta = picsmith.metadata(photo)
+    assert (meta["format"], meta["mimeType"], meta["hasAlpha"]) == ("jpeg", "image/jpeg", False)
+    assert meta["fileSize"] == len(photo) and meta["width"] == 320
+    assert meta["jpeg"]["samplingFactor"] and meta["dominantColor"] is None
+    full = picsmith.metadata(photo, colors=True, hashes=True, mini_preview=True)
+    assert full["dominantColor"].startswith("#") and 1 <= len(full["palette"]) <= 5
+    assert len(full["dhash"]) == 16 and full["blurhash"] and full["thumbhash"]
+    assert picsmith.process(base64.b64decode(full["miniPreview"])).format == "jpeg"
+    with pytest.raises(picsmith.UnsupportedFormat):
+        picsmith.metadata(b"plain text")
+    with pytest.raises(picsmith.LimitExceeded):
+        picsmith.metadata(photo, limits=picsmith.Limits(max_source_pixels=100))
+
+
+def test_meta_true_answers_json() -> None:
+    photo = (REPO / "tests" / "fixtures" / "photo-320.jpg").read_bytes()
+    out = picsmith.process(photo, "meta=true&width=100")
+    assert (out.format, out.mime) == ("json", "application/json")
+    doc = json.loads(out.data)
+    assert (doc["width"], doc["fileType"], doc["faces"]) == (100, "jpeg", [])
+    assert list(doc)[:7] == [
+        "fileSize", "width", "height", "fileType", "mimeType", "hasAlpha", "colorSpace"
+    ]
 
 
 def test_format_auto_negotiates_and_asks_for_vary() -> None:

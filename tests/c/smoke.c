@@ -248,6 +248,23 @@ static void test_with_image(const uint8_t *jpeg, size_t jpeg_len) {
     check(is_webp(owned, owned_len), "the taken buffer outlives its image");
     picsmith_buffer_free(owned, owned_len);
 
+    char *json = NULL;
+    s = picsmith_metadata(jpeg, jpeg_len, PICSMITH_METADATA_COLORS | PICSMITH_METADATA_HASHES,
+                          NULL, &json);
+    check(s == PICSMITH_STATUS_OK && json != NULL && strstr(json, "\"width\":2725") != NULL &&
+              strstr(json, "\"dominantColor\":\"#") != NULL &&
+              strstr(json, "\"blurhash\":\"") != NULL,
+          "picsmith_metadata returns the header, colours and hashes as JSON");
+    picsmith_string_free(json);
+    json = (char *)1;
+    s = picsmith_metadata(NULL, 0, 0, NULL, &json);
+    check(s == PICSMITH_STATUS_INVALID_ARGUMENT && json == NULL,
+          "picsmith_metadata without input is PICSMITH_STATUS_INVALID_ARGUMENT and sets NULL");
+    s = picsmith_metadata((const uint8_t *)"plain text", 10, 0, NULL, &json);
+    check(s == PICSMITH_STATUS_UNSUPPORTED_FORMAT && json == NULL,
+          "picsmith_metadata of text is PICSMITH_STATUS_UNSUPPORTED_FORMAT");
+    picsmith_string_free(NULL);
+
     picsmith_pipeline *pipeline = NULL;
     s = picsmith_pipeline_new("w=200&format=auto", true, &pipeline);
     check(s == PICSMITH_STATUS_OK, "a strict pipeline accepts known parameters");

@@ -142,6 +142,17 @@ if ($jpeg === false) {
     );
     $ffi->picsmith_image_free($image);
     $ffi->picsmith_pipeline_free($pipeline);
+
+    $json = $ffi->new('char *');
+    $colors = 1; // PICSMITH_METADATA_COLORS: PHP's FFI does not read #define
+    $status = $ffi->picsmith_metadata($input, strlen($jpeg), $colors, null, FFI::addr($json));
+    $meta = $status === $ffi->PICSMITH_STATUS_OK ? json_decode(FFI::string($json), true) : null;
+    check(
+        is_array($meta) && $meta['width'] === 2725 && $meta['format'] === 'jpeg'
+            && preg_match('/^#[0-9A-F]{6}$/', $meta['dominantColor'] ?? '') === 1,
+        'picsmith_metadata returns the JSON of the header and the dominant colour'
+    );
+    $ffi->picsmith_string_free($json);
 }
 
 echo "$passed passed, $failed failed\n";

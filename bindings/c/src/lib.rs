@@ -40,7 +40,7 @@ pub const PICSMITH_ABI_VERSION_MAJOR: u32 = 2;
 
 /// Minor version of the ABI described by this header. It grows when functions are added; a
 /// caller built against minor N works with any library whose minor is N or more.
-pub const PICSMITH_ABI_VERSION_MINOR: u32 = 2;
+pub const PICSMITH_ABI_VERSION_MINOR: u32 = 3;
 
 /// The outcome of a call. `PICSMITH_STATUS_OK` is 0; the statuses from
 /// `PICSMITH_STATUS_INVALID_PARAMETER` to `PICSMITH_STATUS_INTERNAL` follow the error kinds of
@@ -727,6 +727,82 @@ pub unsafe extern "C" fn picsmith_image_take_data(
             data.write(bytes.cast::<u8>());
         }
         Ok(())
+    })
+}
+
+/// `picsmith_metadata` field: the dominant colour and a palette of up to five colours.
+pub const PICSMITH_METADATA_COLORS: u32 = 1;
+/// `picsmith_metadata` field: BlurHash, ThumbHash and a 64-bit difference hash.
+pub const PICSMITH_METADATA_HASHES: u32 = 2;
+/// `picsmith_metadata` field: a base64 JPEG of about 500 bytes.
+pub const PICSMITH_METADATA_MINI_PREVIEW: u32 = 4;
+
+/// What an encoded image is, as a NUL-terminated UTF-8 JSON object: `fileSize`, `width` and
+/// `height` (as displayed), `format`, `mimeType`, `hasAlpha`, `colorSpace`, `iccDescription`,
+/// `orientation`, `exif` (tag name to value, as Imagizer's `meta=true` shows them), `jpeg`, and
+/// the pixel fields that `fields` (an OR of `PICSMITH_METADATA_*`, 0 for headers only) asks
+/// for. Since ABI 2.3.
+///
+/// ```c
+/// char *json = NULL;
+/// if (picsmith_metadata(buf, len, PICSMITH_METADATA_COLORS, NULL, &json) == PICSMITH_STATUS_OK) {
+///     puts(json);
+///     picsmith_string_free(json);
+/// }
+/// ```
+///
+/// # Safety
+///
+/// - `input` must be valid for reads of `input_len` bytes (NULL is rejected).
+/// - `limits` is NULL (the defaults) or points to a `picsmith_limits`.
+/// - `out` must be valid for writing one pointer (NULL is rejected); it is set to NULL on
+///   failure.
+///
+/// Ownership: the caller owns `*out` and releases it with `picsmith_string_free`.
+///
+/// Thread safety: may be called from any number of threads at once.
+#[no_mangle]
+pub unsafe extern "C" fn picsmith_metadata(
+    input: *const u8,
+    input_len: usize,
+    fields: u32,
+    limits: *const picsmith_limits,
+    out: *mut *mut c_char,
+) -> picsmith_status {
+    status_call(|| {
+        // SAFETY: every pointer is checked by these helpers under the contract above.
+        unsafe {
+            reset_out(out)?;
+            let input = input_bytes(input, input_len)?;
+            let options = engine::MetadataOptions {
+                limits: limits_arg(limits),
+                colors: fields & PICSMITH_METADATA_COLORS != 0,
+                hashes: fields & PICSMITH_METADATA_HASHES != 0,
+                mini_preview: fields & PICSMITH_METADATA_MINI_PREVIEW != 0,
+            };
+            let json = engine::metadata(input, &options)?.to_json();
+            out.write(c_string(&json).into_raw());
+        }
+        Ok(())
+    })
+}
+
+/// Releases a string from `picsmith_metadata`. NULL is a no-op. Since ABI 2.3.
+///
+/// # Safety
+///
+/// `text` must be NULL or a string from `picsmith_metadata` that has not been freed.
+///
+/// Ownership: takes ownership of the string.
+///
+/// Thread safety: no other thread may be using the string.
+#[no_mangle]
+pub unsafe extern "C" fn picsmith_string_free(text: *mut c_char) {
+    boundary((), || {
+        if !text.is_null() {
+            // SAFETY: allocated by `CString::into_raw` in `picsmith_metadata`.
+            drop(unsafe { CString::from_raw(text) });
+        }
     })
 }
 

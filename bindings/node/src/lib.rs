@@ -72,7 +72,8 @@ pub struct Warning {
 #[napi(object)]
 pub struct Image {
     pub data: Buffer,
-    /// Short name of the output format: `jpeg`, `png`, `webp`, `avif`, `gif` or `mp4`.
+    /// Short name of the output format: `jpeg`, `png`, `webp`, `avif`, `gif`, `mp4`, or `json` for
+    /// the metadata document of `meta=true`.
     pub format: String,
     /// MIME type of `data`.
     pub mime: String,
@@ -146,6 +147,47 @@ pub fn process(
     let query = query.unwrap_or_default();
     Ok(spawn(input, move |bytes| {
         picsmith::process(bytes, &query, &options)
+    }))
+}
+
+/// Options of `metadata`: which fields need pixels (all off: headers only, nothing decoded).
+#[napi(object)]
+#[derive(Default)]
+pub struct MetadataOptions {
+    /// Add `dominantColor` (`#RRGGBB`) and `palette` (up to five `{color, share}`).
+    pub colors: Option<bool>,
+    /// Add `blurhash`, `thumbhash` (base64) and `dhash` (16 hex digits).
+    pub hashes: Option<bool>,
+    /// Add `miniPreview`, a base64 JPEG of about 500 bytes.
+    pub mini_preview: Option<bool>,
+    pub limits: Option<Limits>,
+}
+
+/// What an encoded image is, on the libuv thread pool: `fileSize`, `width` and `height` (as
+/// displayed), `format`, `mimeType`, `hasAlpha`, `colorSpace`, `iccDescription`, `orientation`,
+/// `exif` (tag name to value, as Imagizer's `meta=true` shows them), `jpeg`
+/// (`colorspace`, `samplingFactor`), and the pixel fields `opts` asks for. Errors reject as
+/// `process`.
+///
+/// ```js
+/// const meta = await metadata(readFileSync('photo.jpg'), { colors: true })
+/// console.log(meta.width, meta.exif.Model, meta.dominantColor)
+/// ```
+#[napi(strict, ts_return_type = "Promise<Record<string, any>>")]
+pub fn metadata(
+    env: Env,
+    input: Buffer,
+    opts: Option<MetadataOptions>,
+) -> napi::Result<AsyncTask<EngineTask<picsmith::Metadata>>> {
+    let opts = opts.unwrap_or_default();
+    let options = picsmith::MetadataOptions {
+        limits: to_limits(&env, opts.limits)?,
+        colors: opts.colors.unwrap_or(false),
+        hashes: opts.hashes.unwrap_or(false),
+        mini_preview: opts.mini_preview.unwrap_or(false),
+    };
+    Ok(spawn(input, move |bytes| {
+        picsmith::metadata(bytes, &options)
     }))
 }
 
@@ -267,6 +309,37 @@ impl IntoJs for picsmith::Output {
             // The encoded bytes move into an external Buffer: no copy.
             data: Buffer::from(self.data),
         }
+    }
+}
+
+/// Metadata as a plain JavaScript object (napi converts JSON values, but names no type for them).
+pub struct MetadataObject(serde_json::Value);
+
+impl TypeName for MetadataObject {
+    fn type_name() -> &'static str {
+        "Object"
+    }
+
+    fn value_type() -> napi::ValueType {
+        napi::ValueType::Object
+    }
+}
+
+impl ToNapiValue for MetadataObject {
+    unsafe fn to_napi_value(
+        env: napi::sys::napi_env,
+        value: Self,
+    ) -> napi::Result<napi::sys::napi_value> {
+        // SAFETY: called by napi with the env of the resolving callback, as the trait requires.
+        unsafe { serde_json::Value::to_napi_value(env, value.0) }
+    }
+}
+
+impl IntoJs for picsmith::Metadata {
+    type Js = MetadataObject;
+
+    fn into_js(self) -> MetadataObject {
+        MetadataObject(serde_json::to_value(&self).expect("metadata serialises"))
     }
 }
 

@@ -212,7 +212,8 @@ impl Image {
 
 #[pymethods]
 impl Image {
-    /// The output format's short name: "jpeg", "png", "webp", "avif", "gif" or "mp4".
+    /// The output format's short name: "jpeg", "png", "webp", "avif", "gif", "mp4", or "json"
+    /// for the metadata document of `meta=true`.
     #[getter]
     fn format(&self) -> &'static str {
         self.format.name()
@@ -347,6 +348,28 @@ fn process(
     Ok(Image::from_output(py, output))
 }
 
+/// What an encoded image is, as a JSON document (see `picsmith.metadata`). Headers only unless
+/// the pixel fields are asked for.
+#[pyfunction]
+#[pyo3(signature = (data, *, colors=false, hashes=false, mini_preview=false, limits=None))]
+fn metadata_json(
+    py: Python<'_>,
+    data: &[u8],
+    colors: bool,
+    hashes: bool,
+    mini_preview: bool,
+    limits: Option<&Limits>,
+) -> PyResult<String> {
+    let options = picsmith::MetadataOptions {
+        limits: limits_or_default(limits),
+        colors,
+        hashes,
+        mini_preview,
+    };
+    let meta = without_gil(py, || picsmith::metadata(data, &options))?;
+    Ok(meta.to_json())
+}
+
 fn kind_name(kind: &ParamKind) -> &'static str {
     match kind {
         ParamKind::Bool => "bool",
@@ -395,6 +418,7 @@ fn _picsmith(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Image>()?;
     module.add_class::<Pipeline>()?;
     module.add_function(wrap_pyfunction!(process, module)?)?;
+    module.add_function(wrap_pyfunction!(metadata_json, module)?)?;
     module.add_function(wrap_pyfunction!(parameters, module)?)?;
     module.add_function(wrap_pyfunction!(schema_json, module)?)?;
     errors::register(module)?;
