@@ -54,6 +54,15 @@ def test_resize_to_webp(client: TestClient) -> None:
     assert int(response.headers["content-length"]) == len(response.content)
 
 
+def test_meta_true_answers_json(client: TestClient) -> None:
+    response = client.get("/photo.jpg?meta=true")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    doc = response.json()
+    assert (doc["width"], doc["height"], doc["fileType"]) == (2725, 2225, "jpeg")
+    assert doc["dominateColor"].startswith("#") and doc["faces"] == []
+
+
 def test_nested_path_and_default_format(client: TestClient) -> None:
     response = client.get("/nested/bird.png?h=96")
     assert response.status_code == 200
