@@ -14,14 +14,29 @@
 #                                                             public domain (official White House
 #                                                             photographs, per their EXIF captions)
 #
-# Usage: bash tests/faces/fetch.sh [DIR]   (needs python3 -m pip and unzip; idempotent)
+# Usage: bash tests/faces/fetch.sh [DIR]   (idempotent; needs a Python with pip: $PYTHON, else
+# python3; `make test-data` passes the project's virtualenv)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dest="${1:-target/test-data/faces}"
 cache="$dest/.packages"
 mkdir -p "$dest" "$cache"
 
-pip() { python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$cache" "$@"; }
+py="${PYTHON:-python3}"
+pip() { "$py" -m pip download --quiet --no-deps --disable-pip-version-check -d "$cache" "$@"; }
+# extract ARCHIVE MEMBER: writes MEMBER's bytes (zip or tar.gz) to $dest/<its base name>.
+extract() {
+  "$py" - "$1" "$2" "$dest" <<'PY'
+import os, sys, tarfile, zipfile
+archive, member, dest = sys.argv[1:]
+if archive.endswith(".whl"):
+    data = zipfile.ZipFile(archive).read(member)
+else:
+    data = tarfile.open(archive).extractfile(member).read()
+with open(os.path.join(dest, os.path.basename(member)), "wb") as out:
+    out.write(data)
+PY
+}
 
 # sha256 of each file as the expected face counts in core/tests/faces.rs were measured.
 declare -A SHA=(
@@ -49,21 +64,21 @@ skimage=(astronaut.png camera.png coffee.png chelsea.png rocket.jpg)
 if ! have_all "${skimage[@]}"; then
   pip "${wheel_args[@]}" 'scikit-image==0.26.0'
   for f in "${skimage[@]}"; do
-    unzip -o -q -j "$cache"/scikit_image-0.26.0-*.whl "skimage/data/$f" -d "$dest"
+    extract "$(ls "$cache"/scikit_image-0.26.0-*.whl | head -1)" "skimage/data/$f"
   done
 fi
 
 if ! have_all grace_hopper.jpg; then
   pip "${wheel_args[@]}" 'matplotlib==3.11.2'
-  unzip -o -q -j "$cache"/matplotlib-3.11.2-*.whl \
-    matplotlib/mpl-data/sample_data/grace_hopper.jpg -d "$dest"
+  extract "$(ls "$cache"/matplotlib-3.11.2-*.whl | head -1)" \
+    matplotlib/mpl-data/sample_data/grace_hopper.jpg
 fi
 
 white_house=(obama.jpg obama2.jpg obama3.jpg biden.jpg obama_partial_face.jpg obama_partial_face2.jpg)
 if ! have_all "${white_house[@]}"; then
   pip --no-binary=:all: 'face_recognition==1.3.0'
   for f in "${white_house[@]}"; do
-    tar -xzf "$cache/face_recognition-1.3.0.tar.gz" -O "face_recognition-1.3.0/tests/test_images/$f" > "$dest/$f"
+    extract "$cache/face_recognition-1.3.0.tar.gz" "face_recognition-1.3.0/tests/test_images/$f"
   done
 fi
 
