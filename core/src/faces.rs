@@ -83,7 +83,8 @@ impl FaceBox {
     }
 
     fn intersection(&self, other: &FaceBox) -> f64 {
-        let w = (self.x + self.width).min(other.x + other.width) as f64 - self.x.max(other.x) as f64;
+        let w =
+            (self.x + self.width).min(other.x + other.width) as f64 - self.x.max(other.x) as f64;
         let h =
             (self.y + self.height).min(other.y + other.height) as f64 - self.y.max(other.y) as f64;
         w.max(0.0) * h.max(0.0)
@@ -130,7 +131,10 @@ pub fn detect_faces(image: &DynamicImage) -> Vec<FaceBox> {
             let x1 = ((b.x() as f64 + b.width() as f64) * sx).clamp(0.0, width as f64);
             let y1 = ((b.y() as f64 + b.height() as f64) * sy).clamp(0.0, height as f64);
             let (x, y) = (x0.round() as u32, y0.round() as u32);
-            let (w, h) = ((x1.round() as u32).saturating_sub(x), (y1.round() as u32).saturating_sub(y));
+            let (w, h) = (
+                (x1.round() as u32).saturating_sub(x),
+                (y1.round() as u32).saturating_sub(y),
+            );
             (w > 0 && h > 0).then_some(FaceBox {
                 x,
                 y,
@@ -269,6 +273,9 @@ mod tests {
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[1].x, 400);
         let union = FaceBox::union(&kept).unwrap();
-        assert_eq!((union.x, union.y, union.width, union.height), (100, 100, 400, 100));
+        assert_eq!(
+            (union.x, union.y, union.width, union.height),
+            (100, 100, 400, 100)
+        );
     }
 }

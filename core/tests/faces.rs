@@ -168,7 +168,10 @@ fn astronaut_has_one_face_where_it_is() {
     // The face (forehead to chin, cheek to cheek) is centred near (225, 125) and about 90
     // pixels wide: the box is within 3 % of the 512-pixel side of both.
     let (cx, cy) = centre(&face);
-    assert!((cx - 225.0).abs() <= 15.0 && (cy - 125.0).abs() <= 15.0, "{face:?}");
+    assert!(
+        (cx - 225.0).abs() <= 15.0 && (cy - 125.0).abs() <= 15.0,
+        "{face:?}"
+    );
     assert!((75..=125).contains(&face.width), "{face:?}");
     assert!(face.score >= 10.0, "{face:?}");
 }
@@ -248,7 +251,10 @@ fn crop_face_is_exact_and_frames_the_face() {
         return;
     };
     for (w, h) in [(300, 200), (200, 300), (120, 120), (1000, 700)] {
-        let out = run(&bytes, &format!("width={w}&height={h}&crop=face&format=png"));
+        let out = run(
+            &bytes,
+            &format!("width={w}&height={h}&crop=face&format=png"),
+        );
         assert_eq!((out.width, out.height), (w, h));
         assert!(out.warnings.is_empty(), "{:?}", out.warnings);
         let image = decode(&out);
@@ -269,7 +275,10 @@ fn crop_face_is_exact_and_frames_the_face() {
     assert!(face.height >= 66, "{face:?}");
     let fit = run(&bytes, "width=300&height=200&crop=fit&format=png");
     let fit_faces = detect_faces(&decode(&fit));
-    assert!(fit_faces.iter().all(|f| f.height < face.height), "{fit_faces:?}");
+    assert!(
+        fit_faces.iter().all(|f| f.height < face.height),
+        "{fit_faces:?}"
+    );
 }
 
 #[test]
@@ -290,7 +299,10 @@ fn crop_face_finds_faces_after_the_quarter_turns() {
     };
     // Stored on its side: upright only after rotate=90.
     let sideways = png(&image.rotate270());
-    let out = run(&sideways, "width=200&height=200&crop=face&rotate=90&format=png");
+    let out = run(
+        &sideways,
+        "width=200&height=200&crop=face&rotate=90&format=png",
+    );
     assert!(out.warnings.is_empty(), "{:?}", out.warnings);
     assert_eq!(detect_faces(&decode(&out)).len(), 1);
     // Without the turn, the frontal detector sees no face: the entropy fallback warns.
@@ -358,7 +370,12 @@ fn redeye_turns_red_pupils_grey_and_leaves_the_rest() {
     assert!((98..=110).contains(&changed), "{changed} pixels changed");
     // Her lips stay red.
     let lips = fixed.get_pixel(ASTRONAUT_MOUTH.0, ASTRONAUT_MOUTH.1 + 8).0;
-    assert_eq!(lips, red_eyed.get_pixel(ASTRONAUT_MOUTH.0, ASTRONAUT_MOUTH.1 + 8).0);
+    assert_eq!(
+        lips,
+        red_eyed
+            .get_pixel(ASTRONAUT_MOUTH.0, ASTRONAUT_MOUTH.1 + 8)
+            .0
+    );
 
     // After sizing: the discs shrink with the photo and are still found.
     let out = run(&input, "width=256&redeye=true&format=png");
@@ -368,7 +385,9 @@ fn redeye_turns_red_pupils_grey_and_leaves_the_rest() {
         assert!(!is_red(p), "pupil at {cx},{cy} is still red: {p:?}");
     }
     let without = decode(&run(&input, "width=256&format=png")).to_rgb8();
-    let p = without.get_pixel(ASTRONAUT_PUPILS[0].0 / 2, ASTRONAUT_PUPILS[0].1 / 2).0;
+    let p = without
+        .get_pixel(ASTRONAUT_PUPILS[0].0 / 2, ASTRONAUT_PUPILS[0].1 / 2)
+        .0;
     assert!(is_red(p), "the test needs red pupils: {p:?}");
 }
 
@@ -432,7 +451,11 @@ fn measure_recall_and_false_positives() {
             people += GROUP.len();
             found += faces.len().min(GROUP.len());
             false_positives += faces.len().saturating_sub(GROUP.len());
-            println!("group of {} ({cell}-pixel cells): found {}", GROUP.len(), faces.len());
+            println!(
+                "group of {} ({cell}-pixel cells): found {}",
+                GROUP.len(),
+                faces.len()
+            );
         }
     }
     for name in CORPUS_WITHOUT_FACES {
@@ -444,9 +467,7 @@ fn measure_recall_and_false_positives() {
         false_positives += faces.len();
         println!("corpus {name}: found {}", faces.len());
     }
-    println!(
-        "recall {found}/{people}, false positives {false_positives} over {images} images"
-    );
+    println!("recall {found}/{people}, false positives {false_positives} over {images} images");
 }
 
 /// Milliseconds per megapixel of detection, the downscale to the grey copy included.

@@ -114,12 +114,12 @@ impl SizePlan {
                         canvas: Some((bw, bh)),
                     },
                     // Faces are found on the whole image and the window around them is cut
-                        // from its full resolution (see `face_window`), so nothing is scaled first.
-                        "face" => SizePlan {
-                            scaled: (src_w, src_h),
-                            window: Window::Face(bw, bh),
-                            canvas: None,
-                        },
+                    // from its full resolution (see `face_window`), so nothing is scaled first.
+                    "face" => SizePlan {
+                        scaled: (src_w, src_h),
+                        window: Window::Face(bw, bh),
+                        canvas: None,
+                    },
                     _ => {
                         // Cover the box: the promised size is exact, so small sources grow.
                         let scale = (w / sw).max(h / sh);
@@ -276,7 +276,10 @@ fn face_crop(
             "no face found: cropped to the most detailed part, as crop=entropy",
         );
         let scale = (w as f64 / iw as f64).max(h as f64 / ih as f64);
-        let scaled = (side(iw as f64 * scale).max(w), side(ih as f64 * scale).max(h));
+        let scaled = (
+            side(iw as f64 * scale).max(w),
+            side(ih as f64 * scale).max(h),
+        );
         let resized = resize::resize(&image, scaled.0, scaled.1)?;
         return Ok(entropy_crop(resized, w, h));
     };

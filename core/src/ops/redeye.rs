@@ -153,8 +153,7 @@ fn find_pupils(image: &DynamicImage, face: &FaceBox) -> Option<Vec<(u32, u32)>> 
         for y in by0.saturating_sub(grow)..=(by1 + grow).min(image.height() - 1) {
             for x in bx0.saturating_sub(grow)..=(bx1 + grow).min(image.width() - 1) {
                 let in_band = (x0..x1).contains(&x) && (y0..y1).contains(&y);
-                let in_blob = in_band
-                    && label[(y - y0) as usize * bw + (x - x0) as usize] == blobs;
+                let in_blob = in_band && label[(y - y0) as usize * bw + (x - x0) as usize] == blobs;
                 if !in_blob {
                     sum += redness(rgb_at(image, x, y));
                     count += 1;
@@ -171,7 +170,7 @@ fn find_pupils(image: &DynamicImage, face: &FaceBox) -> Option<Vec<(u32, u32)>> 
 
 /// Sets red to the mean of green and blue at each pixel (an 8-bit RGB or RGBA image).
 fn desaturate(image: &mut DynamicImage, pixels: &[(u32, u32)]) {
-    let fix = |p: &mut [u8]| p[0] = ((p[1] as u16 + p[2] as u16 + 1) / 2) as u8;
+    let fix = |p: &mut [u8]| p[0] = (p[1] as u16 + p[2] as u16).div_ceil(2) as u8;
     match image {
         DynamicImage::ImageRgb8(rgb) => {
             for &(x, y) in pixels {
