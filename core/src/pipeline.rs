@@ -2,9 +2,10 @@
 //!
 //! The order of operations is fixed (the README shows it as a table):
 //! decode (JPEGs shrink while decoding) → EXIF orientation and the right-angle part of
-//! `rotate`/`angle` → trim → size and crop modes → region crop → the remaining tilt of
-//! `rotate`/`angle` (and `crop=zoom`) → flip → colour adjustments → filter preset →
-//! blur and sharpen → layers and watermark → pad → flatten → encode.
+//! `rotate`/`angle` → trim → size and crop modes (`crop=face` detects faces here) → region
+//! crop → the remaining tilt of `rotate`/`angle` (and `crop=zoom`) → flip → red-eye correction
+//! (detects faces on the sized image) → colour adjustments → filter preset → blur and sharpen →
+//! layers and watermark → pad → flatten → encode.
 
 use image::{metadata::Orientation as ExifOrientation, DynamicImage};
 
@@ -14,7 +15,7 @@ use crate::encode::EncodeSettings;
 use crate::error::Result;
 use crate::exif;
 use crate::format::{accepts, Format};
-use crate::ops::{color, compose, effects, filters, geometry, Context};
+use crate::ops::{color, compose, effects, filters, geometry, redeye, Context};
 use crate::params;
 use crate::query::{self, ParsedQuery, Quality, Value, Warning};
 use crate::Options;
@@ -225,9 +226,10 @@ impl Pipeline {
         } else {
             upright
         };
-        let image = geometry::size_and_crop(image, query, source, &context.options.limits)?;
+        let image = geometry::size_and_crop(image, query, source, context)?;
         let image = rotation.apply_tilt(image, query);
         let image = geometry::flip(image, query);
+        let image = redeye::apply(image, query);
         let image = color::apply(image, query)?;
         let image = filters::apply(image, query)?;
         let image = effects::apply(image, query)?;

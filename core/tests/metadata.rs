@@ -221,6 +221,23 @@ fn meta_after_a_transform_describes_the_output() {
 }
 
 #[test]
+fn face_true_adds_the_faces_without_changing_the_rest() {
+    let data = std::fs::read(common::repo_dir().join("tests/fixtures/photo-320.jpg")).unwrap();
+    let plain = picsmith::process(&data, "meta=true", &Options::default()).unwrap();
+    let with_faces = picsmith::process(&data, "meta=true&face=true", &Options::default()).unwrap();
+    let (plain, with_faces): (Value, Value) = (
+        serde_json::from_slice(&plain.data).unwrap(),
+        serde_json::from_slice(&with_faces.data).unwrap(),
+    );
+    assert!(with_faces["faces"].is_array());
+    // The dominant colour may move by a unit: faces need a larger decode than colours alone.
+    let mut without = with_faces.clone();
+    without["faces"] = json!([]);
+    without["dominateColor"] = plain["dominateColor"].clone();
+    assert_eq!(without, plain);
+}
+
+#[test]
 fn meta_companions_need_meta() {
     for query in ["include_image_data=true", "face=true"] {
         let err = picsmith::Pipeline::from_query(query).unwrap_err();

@@ -35,7 +35,8 @@ test('parameters() exposes the registry', () => {
   assert.equal(width.implemented, true)
   assert.match(width.accepted, /1 to 16384/)
   assert.equal(params.find((p) => p.name === 'autorotate').default, 'true')
-  assert.equal(params.find((p) => p.name === 'redeye').implemented, false)
+  assert.equal(params.find((p) => p.name === 'recognition').implemented, false)
+  assert.equal(params.find((p) => p.name === 'redeye').implemented, true)
   assert.equal(new Set(params.map((p) => p.name)).size, params.length, 'names are unique')
   for (const p of params) assert.equal(typeof p.doc, 'string')
 })
@@ -120,7 +121,7 @@ test('strict turns unknown parameters into errors', async () => {
 })
 
 test('an unimplemented parameter is unsupported, not ignored', async () => {
-  await assert.rejects(transform(png, 'redeye=true'), (error) => {
+  await assert.rejects(transform(png, 'recognition=nsfw'), (error) => {
     assert.equal(error.code, 'unsupported')
     assert.equal(error.httpStatus, 501)
     return true

@@ -106,6 +106,7 @@ def metadata(
     colors: bool = False,
     hashes: bool = False,
     mini_preview: bool = False,
+    faces: bool = False,
     limits: Limits | None = None,
 ) -> dict[str, Any]:
     """What an encoded image is, read from its headers without decoding a pixel.
@@ -121,6 +122,8 @@ def metadata(
     :param hashes: add ``blurhash``, ``thumbhash`` (base64) and ``dhash`` (16 hex digits; a
         Hamming distance under about 10 between two hashes suggests a duplicate).
     :param mini_preview: add ``miniPreview``, a base64 JPEG of about 500 bytes.
+    :param faces: add ``faces``, frontal faces best first, each ``{"x", "y", "width",
+        "height", "score"}`` in displayed pixels.
     :param limits: resource limits, as for :func:`process`.
     :raises PicsmithError: when the data is not an image picsmith reads.
 
@@ -131,7 +134,12 @@ def metadata(
     """
     return json.loads(
         _picsmith.metadata_json(
-            data, colors=colors, hashes=hashes, mini_preview=mini_preview, limits=limits
+            data,
+            colors=colors,
+            hashes=hashes,
+            mini_preview=mini_preview,
+            faces=faces,
+            limits=limits,
         )
     )
 

@@ -104,6 +104,7 @@ def metadata_json(
     colors: bool = False,
     hashes: bool = False,
     mini_preview: bool = False,
+    faces: bool = False,
     limits: Limits | None = None,
 ) -> str: ...
 def parameters() -> list[dict[str, Any]]: ...

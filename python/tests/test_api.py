@@ -63,8 +63,8 @@ def test_errors_without_a_parameter_say_none() -> None:
 
 def test_unimplemented_parameter_is_unsupported() -> None:
     with pytest.raises(picsmith.Unsupported) as caught:
-        picsmith.Pipeline.from_query("redeye=true")
-    assert (caught.value.parameter, caught.value.http_status) == ("redeye", 501)
+        picsmith.Pipeline.from_query("recognition=nsfw")
+    assert (caught.value.parameter, caught.value.http_status) == ("recognition", 501)
 
 
 def test_errors_survive_pickling() -> None:
@@ -212,7 +212,8 @@ def test_registry_and_schema() -> None:
     assert width["aliases"] == ["w"] and width["kind"] == "int" and width["implemented"] is True
     assert "16384" in width["accepted"]
     assert params["autorotate"]["default"] == "true"
-    assert params["redeye"]["implemented"] is False
+    assert params["recognition"]["implemented"] is False
+    assert params["redeye"]["implemented"] is True
     schema = json.loads(picsmith.schema_json())
     assert set(schema["properties"]) == set(params)
     assert schema["properties"]["width"]["maximum"] == 16384

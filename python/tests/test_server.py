@@ -112,7 +112,7 @@ def test_bad_parameter_is_400_json(client: TestClient) -> None:
 
 
 def test_unimplemented_parameter_is_501(client: TestClient) -> None:
-    assert_error(client.get("/photo.jpg?redeye=true"), 501, "unsupported", "redeye")
+    assert_error(client.get("/photo.jpg?recognition=nsfw"), 501, "unsupported", "recognition")
 
 
 def test_limit_is_413(data_dir: Path) -> None:

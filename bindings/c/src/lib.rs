@@ -736,6 +736,8 @@ pub const PICSMITH_METADATA_COLORS: u32 = 1;
 pub const PICSMITH_METADATA_HASHES: u32 = 2;
 /// `picsmith_metadata` field: a base64 JPEG of about 500 bytes.
 pub const PICSMITH_METADATA_MINI_PREVIEW: u32 = 4;
+/// `picsmith_metadata` field: frontal faces, `{x, y, width, height, score}` in displayed pixels.
+pub const PICSMITH_METADATA_FACES: u32 = 8;
 
 /// What an encoded image is, as a NUL-terminated UTF-8 JSON object: `fileSize`, `width` and
 /// `height` (as displayed), `format`, `mimeType`, `hasAlpha`, `colorSpace`, `iccDescription`,
@@ -779,6 +781,7 @@ pub unsafe extern "C" fn picsmith_metadata(
                 colors: fields & PICSMITH_METADATA_COLORS != 0,
                 hashes: fields & PICSMITH_METADATA_HASHES != 0,
                 mini_preview: fields & PICSMITH_METADATA_MINI_PREVIEW != 0,
+                faces: fields & PICSMITH_METADATA_FACES != 0,
             };
             let json = engine::metadata(input, &options)?.to_json();
             out.write(c_string(&json).into_raw());

@@ -160,6 +160,8 @@ pub struct MetadataOptions {
     pub hashes: Option<bool>,
     /// Add `miniPreview`, a base64 JPEG of about 500 bytes.
     pub mini_preview: Option<bool>,
+    /// Add `faces`: frontal faces, best first, `{x, y, width, height, score}` in displayed pixels.
+    pub faces: Option<bool>,
     pub limits: Option<Limits>,
 }
 
@@ -185,6 +187,7 @@ pub fn metadata(
         colors: opts.colors.unwrap_or(false),
         hashes: opts.hashes.unwrap_or(false),
         mini_preview: opts.mini_preview.unwrap_or(false),
+        faces: opts.faces.unwrap_or(false),
     };
     Ok(spawn(input, move |bytes| {
         picsmith::metadata(bytes, &options)

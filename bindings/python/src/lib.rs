@@ -351,13 +351,14 @@ fn process(
 /// What an encoded image is, as a JSON document (see `picsmith.metadata`). Headers only unless
 /// the pixel fields are asked for.
 #[pyfunction]
-#[pyo3(signature = (data, *, colors=false, hashes=false, mini_preview=false, limits=None))]
+#[pyo3(signature = (data, *, colors=false, hashes=false, mini_preview=false, faces=false, limits=None))]
 fn metadata_json(
     py: Python<'_>,
     data: &[u8],
     colors: bool,
     hashes: bool,
     mini_preview: bool,
+    faces: bool,
     limits: Option<&Limits>,
 ) -> PyResult<String> {
     let options = picsmith::MetadataOptions {
@@ -365,6 +366,7 @@ fn metadata_json(
         colors,
         hashes,
         mini_preview,
+        faces,
     };
     let meta = without_gil(py, || picsmith::metadata(data, &options))?;
     Ok(meta.to_json())

@@ -67,6 +67,8 @@ enum Window {
     Rect(u32, u32, u32, u32),
     /// The most detailed width×height rectangle, found after resizing.
     Entropy(u32, u32),
+    /// A window around the detected faces of the unscaled image, resized to width×height.
+    Face(u32, u32),
 }
 
 fn side(v: f64) -> u32 {
@@ -111,6 +113,13 @@ impl SizePlan {
                         window: Window::Whole,
                         canvas: Some((bw, bh)),
                     },
+                    // Faces are found on the whole image and the window around them is cut
+                    // from its full resolution (see `face_window`), so nothing is scaled first.
+                    "face" => SizePlan {
+                        scaled: (src_w, src_h),
+                        window: Window::Face(bw, bh),
+                        canvas: None,
+                    },
                     _ => {
                         // Cover the box: the promised size is exact, so small sources grow.
                         let scale = (w / sw).max(h / sh);
@@ -119,7 +128,7 @@ impl SizePlan {
                         let window = match mode.as_str() {
                             "top" => Window::Rect(x, 0, bw, bh),
                             "bottom" => Window::Rect(x, scaled.1 - bh, bw, bh),
-                            "entropy" | "face" => Window::Entropy(bw, bh),
+                            "entropy" => Window::Entropy(bw, bh),
                             _ => Window::Rect(x, y, bw, bh),
                         };
                         SizePlan {
@@ -174,7 +183,7 @@ impl SizePlan {
     fn output(&self) -> (u32, u32) {
         self.canvas.unwrap_or(match self.window {
             Window::Whole => self.scaled,
-            Window::Rect(_, _, w, h) | Window::Entropy(w, h) => (w, h),
+            Window::Rect(_, _, w, h) | Window::Entropy(w, h) | Window::Face(w, h) => (w, h),
         })
     }
 }
@@ -195,6 +204,10 @@ pub(crate) fn decode_hint(
     check_side(w as u64, h as u64, limits)?;
     let pad = query.number("pad").unwrap_or(0.0) as u64 * 2;
     check_side(w as u64 + pad, h as u64 + pad, limits)?;
+    if let Window::Face(..) = plan.window {
+        // The whole image at full resolution: the face window may be any part of it.
+        return Ok(None);
+    }
     check_side(plan.scaled.0 as u64, plan.scaled.1 as u64, limits)?;
     Ok((plan.scaled != upright).then_some(plan.scaled))
 }
@@ -206,10 +219,17 @@ pub(crate) fn size_and_crop(
     image: DynamicImage,
     query: &ParsedQuery,
     source: (u32, u32),
-    limits: &Limits,
+    context: &mut Context<'_>,
 ) -> Result<DynamicImage> {
     let plan = SizePlan::new(query, source)?;
-    check_side(plan.scaled.0 as u64, plan.scaled.1 as u64, limits)?;
+    if let Window::Face(w, h) = plan.window {
+        return face_crop(image, w, h, context);
+    }
+    check_side(
+        plan.scaled.0 as u64,
+        plan.scaled.1 as u64,
+        &context.options.limits,
+    )?;
     let mut image = image;
     if (image.width(), image.height()) != plan.scaled {
         image = resize::resize(&image, plan.scaled.0, plan.scaled.1)?;
@@ -217,10 +237,8 @@ pub(crate) fn size_and_crop(
     let image = match plan.window {
         Window::Whole => image,
         Window::Rect(x, y, w, h) => image.crop_imm(x, y, w, h),
-        Window::Entropy(w, h) => {
-            let (x, y) = most_detailed_window(&image, w, h);
-            image.crop_imm(x, y, w, h)
-        }
+        Window::Entropy(w, h) => entropy_crop(image, w, h),
+        Window::Face(..) => unreachable!("handled above"),
     };
     Ok(match plan.canvas {
         Some((cw, ch)) => centre_on(image, cw, ch, query.color("pad_color").unwrap_or(WHITE)),
@@ -229,6 +247,100 @@ pub(crate) fn size_and_crop(
 }
 
 const WHITE: Rgba = Rgba([255, 255, 255, 255]);
+
+fn entropy_crop(image: DynamicImage, w: u32, h: u32) -> DynamicImage {
+    let (x, y) = most_detailed_window(&image, w, h);
+    image.crop_imm(x, y, w, h)
+}
+
+/// Margins `crop=face` adds around each face box, in fractions of that face's size: the
+/// detector's box runs from the eyebrows to the chin, so the top margin takes in the forehead
+/// and hair, the bottom one the chin and neck, the sides the ears.
+const FACE_MARGIN_SIDE: f64 = 0.3;
+const FACE_MARGIN_TOP: f64 = 0.6;
+const FACE_MARGIN_BOTTOM: f64 = 0.4;
+
+/// `crop=face`: the window of [`face_window`] around the faces, resized to exactly `w`×`h`.
+/// Without a face, the image is cropped as `crop=entropy` would, with a warning.
+fn face_crop(
+    image: DynamicImage,
+    w: u32,
+    h: u32,
+    context: &mut Context<'_>,
+) -> Result<DynamicImage> {
+    let (iw, ih) = (image.width(), image.height());
+    let faces = crate::faces::detect_faces(&image);
+    let Some((x, y, cw, ch)) = face_window(&faces, (iw, ih), (w, h)) else {
+        context.warn(
+            "crop",
+            "no face found: cropped to the most detailed part, as crop=entropy",
+        );
+        let scale = (w as f64 / iw as f64).max(h as f64 / ih as f64);
+        let scaled = (
+            side(iw as f64 * scale).max(w),
+            side(ih as f64 * scale).max(h),
+        );
+        let resized = resize::resize(&image, scaled.0, scaled.1)?;
+        return Ok(entropy_crop(resized, w, h));
+    };
+    let window = image.crop_imm(x, y, cw, ch);
+    if (cw, ch) == (w, h) {
+        Ok(window)
+    } else {
+        resize::resize(&window, w, h)
+    }
+}
+
+/// The part of an `image`-sized picture that `crop=face` keeps for a `w`×`h` output, as
+/// x, y, width, height; `None` without faces.
+///
+/// 1. Each face box grows by its margins (sides 30 %, top 60 %, bottom 40 % of its size) and
+///    the grown boxes are united.
+/// 2. The union grows about its centre to the output's aspect ratio.
+/// 3. It grows further, if needed, to at least `w`×`h` pixels, so a small face is not enlarged
+///    beyond the photo's own resolution.
+/// 4. It shrinks, if needed, to fit the image (the largest window of that aspect ratio), and
+///    slides inside the image, as close to centred on the faces as the edges allow.
+fn face_window(
+    faces: &[crate::faces::FaceBox],
+    (iw, ih): (u32, u32),
+    (w, h): (u32, u32),
+) -> Option<(u32, u32, u32, u32)> {
+    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for face in faces {
+        let (fx, fy, fw, fh) = (
+            face.x as f64,
+            face.y as f64,
+            face.width as f64,
+            face.height as f64,
+        );
+        x0 = x0.min(fx - FACE_MARGIN_SIDE * fw);
+        x1 = x1.max(fx + fw + FACE_MARGIN_SIDE * fw);
+        y0 = y0.min(fy - FACE_MARGIN_TOP * fh);
+        y1 = y1.max(fy + fh + FACE_MARGIN_BOTTOM * fh);
+    }
+    if faces.is_empty() || x1 <= x0 || y1 <= y0 {
+        return None;
+    }
+    let aspect = w as f64 / h as f64;
+    let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+    let (mut ww, mut wh) = (x1 - x0, y1 - y0);
+    if ww / wh < aspect {
+        ww = wh * aspect;
+    } else {
+        wh = ww / aspect;
+    }
+    let grow = (w as f64 / ww).max(1.0);
+    let (ww, wh) = (ww * grow, wh * grow);
+    let shrink = (iw as f64 / ww).min(ih as f64 / wh).min(1.0);
+    let (ww, wh) = (
+        (ww * shrink).round().clamp(1.0, iw as f64),
+        (wh * shrink).round().clamp(1.0, ih as f64),
+    );
+    let x = (cx - ww / 2.0).round().clamp(0.0, iw as f64 - ww);
+    let y = (cy - wh / 2.0).round().clamp(0.0, ih as f64 - wh);
+    Some((x as u32, y as u32, ww as u32, wh as u32))
+}
 
 /// Shannon entropy of a gray histogram, in bits.
 fn entropy(histogram: &[u32; 256]) -> f64 {
@@ -582,6 +694,58 @@ mod tests {
             plan("width=400&height=300&crop=fit", (40, 30)).output(),
             (400, 300)
         );
+    }
+
+    #[test]
+    fn face_window_frames_the_faces_at_the_output_aspect() {
+        use crate::faces::FaceBox;
+        let face = |x, y, size| FaceBox {
+            x,
+            y,
+            width: size,
+            height: size,
+            score: 10.0,
+        };
+        // One 100-pixel face in a 2000x1500 photo, a 300x200 output: padded to 270..430 x
+        // 440..640 (160x200), widened to 300x200 about that box's centre (350, 540).
+        let one = [face(300, 500, 100)];
+        assert_eq!(
+            face_window(&one, (2000, 1500), (300, 200)),
+            Some((200, 440, 300, 200))
+        );
+        // Never smaller than the output: a 600x400 output takes 600x400 pixels.
+        assert_eq!(
+            face_window(&one, (2000, 1500), (600, 400)),
+            Some((50, 340, 600, 400))
+        );
+        // Two faces: their padded union (270..960 x 440..640) is 690 wide, so 690x460.
+        let two = [face(300, 500, 100), face(830, 500, 100)];
+        assert_eq!(
+            face_window(&two, (2000, 1500), (300, 200)),
+            Some((270, 310, 690, 460))
+        );
+        // Near a corner: the window slides inside the image.
+        let corner = [face(0, 0, 100)];
+        assert_eq!(
+            face_window(&corner, (2000, 1500), (300, 200)),
+            Some((0, 0, 300, 200))
+        );
+        // Wider than the image allows: the largest window of the aspect ratio, 1000x500.
+        let wide = [face(0, 100, 100), face(1400, 100, 100)];
+        assert_eq!(
+            face_window(&wide, (1500, 500), (200, 100)),
+            Some((250, 0, 1000, 500))
+        );
+        assert_eq!(face_window(&[], (2000, 1500), (300, 200)), None);
+    }
+
+    #[test]
+    fn face_plans_need_the_whole_image() {
+        let query = parse_query("width=300&height=200&crop=face", false).unwrap();
+        let p = SizePlan::new(&query, (4000, 3000)).unwrap();
+        assert_eq!((p.scaled, p.output()), ((4000, 3000), (300, 200)));
+        let hint = decode_hint(&query, (4000, 3000), &Limits::default()).unwrap();
+        assert_eq!(hint, None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub(crate) mod compose;
 pub(crate) mod effects;
 pub(crate) mod filters;
 pub(crate) mod geometry;
+pub(crate) mod redeye;
 pub(crate) mod text;
 
 use crate::query::Warning;

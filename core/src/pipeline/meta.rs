@@ -29,6 +29,7 @@ impl Pipeline {
         let meta_options = MetadataOptions {
             limits: options.limits,
             colors: true,
+            faces: query.flag("face"),
             ..MetadataOptions::default()
         };
         let meta = match image.as_ref() {
@@ -52,10 +53,11 @@ impl Pipeline {
                 thumbhash: None,
                 dhash: None,
                 mini_preview: None,
+                faces: None,
             },
             _ => metadata::metadata(described, &meta_options)?,
         };
-        let data = imagizer_json(&meta, &[], include_image.then_some(described));
+        let data = imagizer_json(&meta, include_image.then_some(described));
         let (warnings, vary_accept, quality) = match image {
             Some(out) => (out.warnings, out.vary_accept, out.quality),
             None => (query.warnings.clone(), false, None),
