@@ -582,11 +582,11 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::Unsupported);
         assert_eq!(err.parameter(), Some("recognition"));
         assert_eq!(
-            parse("meta=true").unwrap_err().kind(),
+            parse("origin=https://example.com").unwrap_err().kind(),
             ErrorKind::Unsupported
         );
         // Set to its default, an unimplemented parameter changes nothing and is accepted.
-        assert!(parse("meta=false&blur=0").is_ok());
+        assert!(parse("face=false&blur=0").is_ok());
         // Validation comes first: a bad value is a bad value.
         assert_eq!(
             parse("crop=banana").unwrap_err().kind(),
