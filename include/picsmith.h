@@ -36,6 +36,11 @@
 #define PICSMITH_METADATA_MINI_PREVIEW 4
 
 /**
+ * `picsmith_metadata` field: frontal faces, `{x, y, width, height, score}` in displayed pixels.
+ */
+#define PICSMITH_METADATA_FACES 8
+
+/**
  * The outcome of a call. `PICSMITH_STATUS_OK` is 0; the statuses from
  * `PICSMITH_STATUS_INVALID_PARAMETER` to `PICSMITH_STATUS_INTERNAL` follow the error kinds of
  * the core crate in order, and their codes (`picsmith_last_error_code()`) are the stable codes
