@@ -89,6 +89,8 @@ export interface MetadataOptions {
   hashes?: boolean
   /** Add `miniPreview`, a base64 JPEG of about 500 bytes. */
   miniPreview?: boolean
+  /** Add `faces`: frontal faces, best first, `{x, y, width, height, score}` in displayed pixels. */
+  faces?: boolean
   limits?: Limits
 }
 
