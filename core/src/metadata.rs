@@ -90,6 +90,30 @@ pub struct Metadata {
 pub struct ExifTags(pub Vec<(String, Json)>);
 
 impl Metadata {
+    /// Size and format only: an sRGB image without alpha, EXIF or pixel fields.
+    pub(crate) fn bare(file_size: u64, width: u32, height: u32, format: Format) -> Metadata {
+        Metadata {
+            file_size,
+            width,
+            height,
+            format,
+            mime_type: format.mime(),
+            has_alpha: false,
+            color_space: "srgb",
+            icc_description: None,
+            orientation: 1,
+            exif: ExifTags::default(),
+            jpeg: None,
+            dominant_color: None,
+            palette: Vec::new(),
+            blurhash: None,
+            thumbhash: None,
+            dhash: None,
+            mini_preview: None,
+            faces: None,
+        }
+    }
+
     /// The JSON every binding returns: camelCase keys, absent pixel fields as `null`.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("metadata serialises")
@@ -167,24 +191,13 @@ pub fn metadata(input: &[u8], options: &MetadataOptions) -> Result<Metadata> {
     let color_space = color_space(icc.as_deref(), icc_description.as_deref(), components);
     let exif = ExifTags(source.exif.as_deref().map(exif::tags).unwrap_or_default());
     let mut meta = Metadata {
-        file_size: input.len() as u64,
-        width,
-        height,
-        format: source.format,
-        mime_type: source.format.mime(),
         has_alpha: source.has_alpha,
         color_space,
         icc_description,
         orientation,
         exif,
         jpeg,
-        dominant_color: None,
-        palette: Vec::new(),
-        blurhash: None,
-        thumbhash: None,
-        dhash: None,
-        mini_preview: None,
-        faces: None,
+        ..Metadata::bare(input.len() as u64, width, height, source.format)
     };
     if options.faces || options.colors || options.hashes || options.mini_preview {
         // Faces need a larger copy than the colour and hash fields: decode once, at the larger.

@@ -35,26 +35,9 @@ impl Pipeline {
         let meta = match image.as_ref() {
             // AVIF and MP4 outputs cannot be read back by this build: describe them from
             // what the encoder reported.
-            Some(out) if !out.format.can_decode() => metadata::Metadata {
-                file_size: out.data.len() as u64,
-                width: out.width,
-                height: out.height,
-                format: out.format,
-                mime_type: out.format.mime(),
-                has_alpha: false,
-                color_space: "srgb",
-                icc_description: None,
-                orientation: 1,
-                exif: metadata::ExifTags::default(),
-                jpeg: None,
-                dominant_color: None,
-                palette: Vec::new(),
-                blurhash: None,
-                thumbhash: None,
-                dhash: None,
-                mini_preview: None,
-                faces: None,
-            },
+            Some(out) if !out.format.can_decode() => {
+                metadata::Metadata::bare(out.data.len() as u64, out.width, out.height, out.format)
+            }
             _ => metadata::metadata(described, &meta_options)?,
         };
         let data = imagizer_json(&meta, include_image.then_some(described));
