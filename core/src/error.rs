@@ -25,17 +25,30 @@ pub enum ErrorKind {
     Unsupported,
     /// A bug or an unexpected failure inside picsmith or a codec.
     Internal,
+    /// No image (record, blob or stored path) by that id or path.
+    NotFound,
+    /// The request is understood but refused by policy: a remote address that is private or
+    /// not allowed, an origin parameter that is switched off, a private file without a signature.
+    Forbidden,
+    /// A remote source answered with an error, too slowly, or not at all.
+    UpstreamError,
+    /// The blob store or the catalog could not be reached or failed.
+    StorageUnavailable,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order; bindings use it to build their exception tables.
-    pub const ALL: [ErrorKind; 6] = [
+    pub const ALL: [ErrorKind; 10] = [
         ErrorKind::InvalidParameter,
         ErrorKind::LimitExceeded,
         ErrorKind::UnsupportedFormat,
         ErrorKind::InvalidImage,
         ErrorKind::Unsupported,
         ErrorKind::Internal,
+        ErrorKind::NotFound,
+        ErrorKind::Forbidden,
+        ErrorKind::UpstreamError,
+        ErrorKind::StorageUnavailable,
     ];
 
     /// Stable snake_case code, part of the public API of every binding and of the server.
@@ -47,6 +60,10 @@ impl ErrorKind {
             ErrorKind::InvalidImage => "invalid_image",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Internal => "internal",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::UpstreamError => "upstream_error",
+            ErrorKind::StorageUnavailable => "storage_unavailable",
         }
     }
 
@@ -59,6 +76,10 @@ impl ErrorKind {
             ErrorKind::InvalidImage => 422,
             ErrorKind::Unsupported => 501,
             ErrorKind::Internal => 500,
+            ErrorKind::NotFound => 404,
+            ErrorKind::Forbidden => 403,
+            ErrorKind::UpstreamError => 502,
+            ErrorKind::StorageUnavailable => 503,
         }
     }
 }

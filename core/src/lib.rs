@@ -19,6 +19,7 @@ mod encode;
 mod error;
 mod exif;
 pub mod faces;
+pub mod fetch;
 mod fonts;
 mod format;
 mod jpeg;
@@ -31,8 +32,10 @@ mod pipeline;
 mod query;
 mod resize;
 mod resolver;
+pub mod storage;
 
 pub use error::{Error, ErrorKind, Result};
+pub use fetch::{FetchPolicy, Fetcher};
 pub use format::Format;
 pub use limits::Limits;
 pub use metadata::{metadata, ExifTags, JpegInfo, Metadata, MetadataOptions, PaletteColor};

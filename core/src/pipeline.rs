@@ -87,6 +87,50 @@ impl Pipeline {
         params::lookup(name).and_then(|spec| self.parsed.values.get(spec.name))
     }
 
+    /// What this pipeline makes of one original, as a string for caches: two pipelines with
+    /// the same key turn the same original into the same bytes. The Accept header matters only
+    /// with `format=auto`, and then only through the format it selects.
+    ///
+    /// `None` when the output depends on more than the original: layer and watermark images
+    /// (they can change under the same location), `meta` and `recognition` answers.
+    ///
+    /// ```
+    /// use picsmith::Pipeline;
+    /// let a = Pipeline::from_query("w=300&format=webp").unwrap();
+    /// let b = Pipeline::from_query("format=webp&width=300&cachebuster=7").unwrap();
+    /// assert_eq!(a.cache_key(None), b.cache_key(None));
+    /// assert!(Pipeline::from_query("w=300&mark=/logo.png").unwrap().cache_key(None).is_none());
+    /// ```
+    pub fn cache_key(&self, accept: Option<&str>) -> Option<String> {
+        let query = &self.parsed;
+        if query.flag("meta")
+            || query.is_set("mark")
+            || query.is_set("layers")
+            || query.is_set("recognition")
+        {
+            return None;
+        }
+        let negotiated = match query.text("format").as_deref() {
+            Some("auto") => {
+                let accept = accept.unwrap_or("");
+                if accepts(accept, Format::Webp.mime()) {
+                    "webp"
+                } else if accepts(accept, Format::Avif.mime()) {
+                    "avif"
+                } else {
+                    "fallback"
+                }
+            }
+            _ => "",
+        };
+        Some(format!(
+            "{}|{:?}|{}|{negotiated}",
+            crate::VERSION,
+            query.values,
+            query.zoom
+        ))
+    }
+
     /// Runs the transform on one encoded image.
     ///
     /// ```no_run
