@@ -73,7 +73,8 @@ pub fn is_public_address(ip: IpAddr) -> bool {
                 || (s[0] & 0xffc0) == 0xfec0 // site local (deprecated) fec0::/10
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
                 || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64 maps IPv4, possibly private ones
-                || (s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0 && s[5] == 0)) // IPv4-compatible ::a.b.c.d
+                || (s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0 && s[5] == 0))
+            // IPv4-compatible ::a.b.c.d
         }
     }
 }
@@ -95,7 +96,11 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn refused(url: &str, why: impl std::fmt::Display) -> Error {
-    Error::for_parameter(ErrorKind::Forbidden, "url", format!("refusing to fetch {url}: {why}"))
+    Error::for_parameter(
+        ErrorKind::Forbidden,
+        "url",
+        format!("refusing to fetch {url}: {why}"),
+    )
 }
 
 /// Resolves names for reqwest and keeps only the addresses the policy allows.
@@ -108,7 +113,8 @@ impl Resolve for VettingResolver {
         let allow_private = self.allow_private;
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let vetted: Vec<SocketAddr> = addrs
                 .iter()
                 .copied()
@@ -118,8 +124,13 @@ impl Resolve for VettingResolver {
                 let shown: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
                 return Err(Box::new(AddressRefused(format!(
                     "{host} resolves to {}, which is not a public address",
-                    if shown.is_empty() { "nothing".to_owned() } else { shown.join(", ") }
-                ))) as Box<dyn std::error::Error + Send + Sync>);
+                    if shown.is_empty() {
+                        "nothing".to_owned()
+                    } else {
+                        shown.join(", ")
+                    }
+                )))
+                    as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(vetted.into_iter()) as Addrs)
         })
@@ -147,7 +158,9 @@ pub struct Fetcher {
 
 impl std::fmt::Debug for Fetcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Fetcher").field("policy", &self.policy).finish()
+        f.debug_struct("Fetcher")
+            .field("policy", &self.policy)
+            .finish()
     }
 }
 
@@ -191,10 +204,12 @@ impl Fetcher {
                     .headers()
                     .get(reqwest::header::LOCATION)
                     .and_then(|v| v.to_str().ok())
-                    .ok_or_else(|| upstream(current.as_str(), format!("{status} without a Location")))?;
-                let next = current
-                    .join(location)
-                    .map_err(|e| upstream(current.as_str(), format!("bad redirect '{location}': {e}")))?;
+                    .ok_or_else(|| {
+                        upstream(current.as_str(), format!("{status} without a Location"))
+                    })?;
+                let next = current.join(location).map_err(|e| {
+                    upstream(current.as_str(), format!("bad redirect '{location}': {e}"))
+                })?;
                 current = self.check_url(next.as_str())?;
                 continue;
             }
@@ -217,13 +232,20 @@ impl Fetcher {
             }
             return Ok(body);
         }
-        Err(upstream(url, format!("more than {MAX_REDIRECTS} redirects")))
+        Err(upstream(
+            url,
+            format!("more than {MAX_REDIRECTS} redirects"),
+        ))
     }
 
     /// Scheme, host allow-list and literal addresses: what can be judged before resolving.
     fn check_url(&self, url: &str) -> Result<reqwest::Url> {
         let parsed = reqwest::Url::parse(url).map_err(|e| {
-            Error::for_parameter(ErrorKind::InvalidParameter, "url", format!("'{url}' is not a URL: {e}"))
+            Error::for_parameter(
+                ErrorKind::InvalidParameter,
+                "url",
+                format!("'{url}' is not a URL: {e}"),
+            )
         })?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(refused(url, "only http and https are fetched"));
@@ -243,8 +265,12 @@ impl Fetcher {
             }
             None => return Err(refused(url, "no host")),
         };
-        if !self.policy.allowed_hosts.is_empty() && !host_allowed(&self.policy.allowed_hosts, &host) {
-            return Err(refused(url, format!("host '{host}' is not in the allowed hosts")));
+        if !self.policy.allowed_hosts.is_empty() && !host_allowed(&self.policy.allowed_hosts, &host)
+        {
+            return Err(refused(
+                url,
+                format!("host '{host}' is not in the allowed hosts"),
+            ));
         }
         Ok(parsed)
     }
@@ -269,7 +295,11 @@ fn host_allowed(allowed: &[String], host: &str) -> bool {
 }
 
 fn upstream(url: &str, why: impl std::fmt::Display) -> Error {
-    Error::for_parameter(ErrorKind::UpstreamError, "url", format!("fetching {url}: {why}"))
+    Error::for_parameter(
+        ErrorKind::UpstreamError,
+        "url",
+        format!("fetching {url}: {why}"),
+    )
 }
 
 fn too_large(url: &str, max_bytes: u64) -> Error {
@@ -308,9 +338,23 @@ mod tests {
     #[test]
     fn private_and_special_addresses_are_not_public() {
         for ip in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
-            "100.64.0.1", "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fd00::1",
-            "::ffff:10.0.0.1", "::ffff:169.254.169.254", "64:ff9b::a00:1", "::127.0.0.1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a00:1",
+            "::127.0.0.1",
         ] {
             assert!(!is_public_address(ip.parse().unwrap()), "{ip}");
         }
@@ -322,11 +366,22 @@ mod tests {
     #[test]
     fn urls_are_checked_before_resolving() {
         let fetcher = Fetcher::new(FetchPolicy::default()).unwrap();
-        for url in ["http://127.0.0.1/x.jpg", "http://[::1]/x", "http://10.0.0.1/", "http://169.254.169.254/latest", "file:///etc/passwd", "ftp://example.com/x", "http://user:pw@example.com/"] {
+        for url in [
+            "http://127.0.0.1/x.jpg",
+            "http://[::1]/x",
+            "http://10.0.0.1/",
+            "http://169.254.169.254/latest",
+            "file:///etc/passwd",
+            "ftp://example.com/x",
+            "http://user:pw@example.com/",
+        ] {
             let err = fetcher.check_url(url).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Forbidden, "{url}");
         }
-        assert_eq!(fetcher.check_url("not a url").unwrap_err().kind(), ErrorKind::InvalidParameter);
+        assert_eq!(
+            fetcher.check_url("not a url").unwrap_err().kind(),
+            ErrorKind::InvalidParameter
+        );
         let listed = Fetcher::new(FetchPolicy {
             allowed_hosts: vec!["*.example.com".into(), "cdn.test".into()],
             ..Default::default()
@@ -335,6 +390,8 @@ mod tests {
         assert!(listed.check_url("https://img.example.com/a.jpg").is_ok());
         assert!(listed.check_url("https://CDN.test./a.jpg").is_ok());
         assert!(listed.check_url("https://example.com/a.jpg").is_err());
-        assert!(listed.check_url("https://evil.com/?img.example.com").is_err());
+        assert!(listed
+            .check_url("https://evil.com/?img.example.com")
+            .is_err());
     }
 }

@@ -57,9 +57,9 @@ fn bad_setting(setting: &str, why: impl std::fmt::Display) -> Error {
 impl BlobStore {
     /// Opens the backend a setting names; `file://` creates its folder when missing.
     pub fn open(setting: &str) -> Result<BlobStore> {
-        let (scheme, rest) = setting
-            .split_once("://")
-            .ok_or_else(|| bad_setting(setting, "expected file://DIR, memory:// or s3://BUCKET?..."))?;
+        let (scheme, rest) = setting.split_once("://").ok_or_else(|| {
+            bad_setting(setting, "expected file://DIR, memory:// or s3://BUCKET?...")
+        })?;
         let inner: Arc<dyn ObjectStore> = match scheme {
             "memory" => Arc::new(InMemory::new()),
             "file" => {
@@ -68,7 +68,8 @@ impl BlobStore {
                     return Err(bad_setting(setting, "file:// needs a folder"));
                 }
                 std::fs::create_dir_all(dir).map_err(|e| bad_setting(setting, e))?;
-                let fs = LocalFileSystem::new_with_prefix(dir).map_err(|e| bad_setting(setting, e))?;
+                let fs =
+                    LocalFileSystem::new_with_prefix(dir).map_err(|e| bad_setting(setting, e))?;
                 Arc::new(fs)
             }
             "s3" => Arc::new(open_s3(setting, rest)?),
@@ -105,7 +106,10 @@ impl BlobStore {
         for start in (0..data.len()).step_by(MULTIPART_PART) {
             writer.put(data.slice(start..(start + MULTIPART_PART).min(data.len())));
         }
-        writer.finish().await.map_err(|e| storage_error(&context(), e))?;
+        writer
+            .finish()
+            .await
+            .map_err(|e| storage_error(&context(), e))?;
         Ok(())
     }
 
@@ -116,7 +120,10 @@ impl BlobStore {
             .get(&Path::from(key))
             .await
             .map_err(|e| storage_error(&context(), e))?;
-        result.bytes().await.map_err(|e| storage_error(&context(), e))
+        result
+            .bytes()
+            .await
+            .map_err(|e| storage_error(&context(), e))
     }
 
     /// Size of the blob at `key`, or `None` when there is none.
@@ -160,7 +167,10 @@ fn open_s3(setting: &str, rest: &str) -> Result<object_store::aws::AmazonS3> {
     let (bucket, query) = rest.split_once('?').unwrap_or((rest, ""));
     let bucket = bucket.trim_end_matches('/');
     if bucket.is_empty() || bucket.contains('/') {
-        return Err(bad_setting(setting, "s3:// needs a bucket name and nothing else before '?'"));
+        return Err(bad_setting(
+            setting,
+            "s3:// needs a bucket name and nothing else before '?'",
+        ));
     }
     let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
@@ -173,7 +183,12 @@ fn open_s3(setting: &str, rest: &str) -> Result<object_store::aws::AmazonS3> {
             "path_style" => match value.as_ref() {
                 "true" | "1" => builder.with_virtual_hosted_style_request(false),
                 "false" | "0" => builder.with_virtual_hosted_style_request(true),
-                other => return Err(bad_setting(setting, format!("path_style={other}: expected true or false"))),
+                other => {
+                    return Err(bad_setting(
+                        setting,
+                        format!("path_style={other}: expected true or false"),
+                    ))
+                }
             },
             other => return Err(bad_setting(setting, format!("unknown option '{other}'"))),
         };
@@ -195,7 +210,15 @@ mod tests {
 
     #[test]
     fn settings_are_checked() {
-        for bad in ["", "ftp://x", "file://", "s3://", "s3://b/c", "s3://b?color=red", "s3://b?path_style=maybe"] {
+        for bad in [
+            "",
+            "ftp://x",
+            "file://",
+            "s3://",
+            "s3://b/c",
+            "s3://b?color=red",
+            "s3://b?path_style=maybe",
+        ] {
             let err = BlobStore::open(bad).unwrap_err();
             assert_eq!(err.parameter(), Some("storage"), "{bad}");
         }
@@ -206,15 +229,24 @@ mod tests {
         block_on(async {
             let store = BlobStore::open("memory://").unwrap();
             let big: Vec<u8> = (0..(MULTIPART_PART * 2 + 17)).map(|i| i as u8).collect();
-            store.put("blobs/a/big", Bytes::from(big.clone())).await.unwrap();
-            store.put("blobs/b/small", Bytes::from_static(b"x")).await.unwrap();
+            store
+                .put("blobs/a/big", Bytes::from(big.clone()))
+                .await
+                .unwrap();
+            store
+                .put("blobs/b/small", Bytes::from_static(b"x"))
+                .await
+                .unwrap();
             assert_eq!(store.get("blobs/a/big").await.unwrap(), big);
             assert_eq!(store.size("blobs/b/small").await.unwrap(), Some(1));
             assert_eq!(store.list("blobs").await.unwrap().len(), 2);
             store.delete("blobs/a/big").await.unwrap();
             store.delete("blobs/a/big").await.unwrap();
             assert_eq!(store.size("blobs/a/big").await.unwrap(), None);
-            assert_eq!(store.get("blobs/a/big").await.unwrap_err().kind(), ErrorKind::NotFound);
+            assert_eq!(
+                store.get("blobs/a/big").await.unwrap_err().kind(),
+                ErrorKind::NotFound
+            );
         });
     }
 }

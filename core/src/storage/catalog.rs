@@ -58,7 +58,8 @@ const MIGRATIONS: &[(i64, &str)] = &[(
     CREATE INDEX image_tags_tag ON image_tags (tag);",
 )];
 
-const COLUMNS: &str = "id, path, folder, name, original_name, blob_key, mime, format, size, width, \
+const COLUMNS: &str =
+    "id, path, folder, name, original_name, blob_key, mime, format, size, width, \
     height, md5, sha256, phash, title, description, album_id, category_id, custom_coordinates, \
     is_private, nsfw, account, expires_at, created_at, updated_at";
 
@@ -91,7 +92,10 @@ pub(crate) struct ListFilter<'a> {
 }
 
 fn db_error(context: &str, err: sqlx::Error) -> Error {
-    Error::new(ErrorKind::StorageUnavailable, format!("catalog: {context}: {err}"))
+    Error::new(
+        ErrorKind::StorageUnavailable,
+        format!("catalog: {context}: {err}"),
+    )
 }
 
 fn is_unique_violation(err: &sqlx::Error) -> bool {
@@ -130,7 +134,10 @@ impl Catalog {
         } else if setting.starts_with("postgres://") || setting.starts_with("postgresql://") {
             (Dialect::Postgres, setting.to_owned())
         } else {
-            return Err(bad_setting(setting, "expected sqlite://FILE or postgres://USER@HOST:PORT/DB"));
+            return Err(bad_setting(
+                setting,
+                "expected sqlite://FILE or postgres://USER@HOST:PORT/DB",
+            ));
         };
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
@@ -191,7 +198,9 @@ impl Catalog {
                     .await
                     .map_err(|e| db_error(&format!("migration {version}"), e))?;
             }
-            tx.commit().await.map_err(|e| db_error("committing a migration", e))?;
+            tx.commit()
+                .await
+                .map_err(|e| db_error("committing a migration", e))?;
         }
         Ok(())
     }
@@ -205,17 +214,23 @@ impl Catalog {
             Err(e) => return Err(db_error("inserting an image", e)),
         }
         write_tags(&mut tx, &record.id, &record.tags).await?;
-        tx.commit().await.map_err(|e| db_error("committing an image", e))?;
+        tx.commit()
+            .await
+            .map_err(|e| db_error("committing an image", e))?;
         Ok(true)
     }
 
     /// Writes `record` at its path, replacing the record there if any. The replaced record keeps
     /// its id and creation time (they are copied into `record`), and its tags are exactly the
     /// new ones, as ImageKit's overwrite does.
-    pub async fn replace(&self, record: &mut ImageRecord, blob_key: &str) -> Result<Option<Replaced>> {
+    pub async fn replace(
+        &self,
+        record: &mut ImageRecord,
+        blob_key: &str,
+    ) -> Result<Option<Replaced>> {
         // Two writers of a new path on PostgreSQL can both find it free; the loser's insert
         // fails on the unique path and its second round finds the winner's row.
-        for _ in 0..3 {
+        for _ in 0..5 {
             let mut tx = self.begin_write().await?;
             let sql = format!(
                 "SELECT id, blob_key, sha256, created_at FROM images WHERE path = $1{}",
@@ -229,14 +244,19 @@ impl Catalog {
             let replaced = match old {
                 Some(row) => {
                     record.id = row.try_get("id").map_err(|e| db_error("reading id", e))?;
-                    record.created_at = row.try_get("created_at").map_err(|e| db_error("reading created_at", e))?;
+                    record.created_at = row
+                        .try_get("created_at")
+                        .map_err(|e| db_error("reading created_at", e))?;
                     let replaced = Replaced {
-                        blob_key: row.try_get("blob_key").map_err(|e| db_error("reading blob_key", e))?,
-                        sha256: row.try_get("sha256").map_err(|e| db_error("reading sha256", e))?,
+                        blob_key: row
+                            .try_get("blob_key")
+                            .map_err(|e| db_error("reading blob_key", e))?,
+                        sha256: row
+                            .try_get("sha256")
+                            .map_err(|e| db_error("reading sha256", e))?,
                     };
-                    sqlx::query("DELETE FROM images WHERE id = $1")
-                        .bind(&record.id)
-                        .execute(&mut *tx)
+                    // Updated in place, so a writer queued on this row's lock finds it again.
+                    update_row(&mut tx, record, blob_key)
                         .await
                         .map_err(|e| db_error("replacing an image", e))?;
                     sqlx::query("DELETE FROM image_tags WHERE image_id = $1")
@@ -246,20 +266,27 @@ impl Catalog {
                         .map_err(|e| db_error("replacing tags", e))?;
                     Some(replaced)
                 }
-                None => None,
+                None => {
+                    match insert_row(&mut tx, record, blob_key).await {
+                        Ok(()) => {}
+                        Err(e) if is_unique_violation(&e) => continue,
+                        Err(e) => return Err(db_error("writing an image", e)),
+                    }
+                    None
+                }
             };
-            match insert_row(&mut tx, record, blob_key).await {
-                Ok(()) => {}
-                Err(e) if is_unique_violation(&e) => continue,
-                Err(e) => return Err(db_error("writing an image", e)),
-            }
             write_tags(&mut tx, &record.id, &record.tags).await?;
-            tx.commit().await.map_err(|e| db_error("committing an image", e))?;
+            tx.commit()
+                .await
+                .map_err(|e| db_error("committing an image", e))?;
             return Ok(replaced);
         }
         Err(Error::new(
             ErrorKind::StorageUnavailable,
-            format!("catalog: {} is being written by others; try again", record.path),
+            format!(
+                "catalog: {} is being written by others; try again",
+                record.path
+            ),
         ))
     }
 
@@ -289,29 +316,44 @@ impl Catalog {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!("SELECT {COLUMNS} FROM images WHERE id IN ({})", placeholders(1, ids.len()));
+        let sql = format!(
+            "SELECT {COLUMNS} FROM images WHERE id IN ({})",
+            placeholders(1, ids.len())
+        );
         let mut query = sqlx::query(built(sql));
         for id in ids {
             query = query.bind(id);
         }
-        let rows = query.fetch_all(&self.pool).await.map_err(|e| db_error("reading images", e))?;
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| db_error("reading images", e))?;
         let mut found = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
         self.attach_tags(&mut found).await?;
         found.sort_by_key(|(r, _)| ids.iter().position(|id| *id == r.id));
         Ok(found)
     }
 
-    /// Deletes the records with these ids and answers what they were.
+    /// Deletes the records with these ids and answers what they were; when one id has no
+    /// record, nothing is deleted.
     pub async fn delete(&self, ids: &[String]) -> Result<Vec<(ImageRecord, String)>> {
         let mut tx = self.begin_write().await?;
         let list = placeholders(1, ids.len());
-        let sql = format!("SELECT {COLUMNS} FROM images WHERE id IN ({list}){}", self.for_update());
+        let sql = format!(
+            "SELECT {COLUMNS} FROM images WHERE id IN ({list}){}",
+            self.for_update()
+        );
         let mut query = sqlx::query(built(sql));
         for id in ids {
             query = query.bind(id);
         }
-        let rows = query.fetch_all(&mut *tx).await.map_err(|e| db_error("reading images", e))?;
+        let rows = query
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| db_error("reading images", e))?;
         let mut found = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+        // Checked under the lock: of two concurrent deletes of one id, exactly one succeeds.
+        require_all(ids, &found)?;
         for (record, _) in &found {
             sqlx::query("DELETE FROM image_tags WHERE image_id = $1")
                 .bind(&record.id)
@@ -324,13 +366,15 @@ impl Catalog {
                 .await
                 .map_err(|e| db_error("deleting an image", e))?;
         }
-        tx.commit().await.map_err(|e| db_error("committing a delete", e))?;
+        tx.commit()
+            .await
+            .map_err(|e| db_error("committing a delete", e))?;
         found.sort_by_key(|(r, _)| ids.iter().position(|id| *id == r.id));
         Ok(found)
     }
 
     /// Sets the tags of the images `ids` to what `edit` makes of their current tags, all or
-    /// nothing: when `edit` refuses one image, no image changes.
+    /// nothing: when an id has no record or `edit` refuses one image, no image changes.
     pub async fn edit_tags(
         &self,
         ids: &[String],
@@ -338,13 +382,20 @@ impl Catalog {
     ) -> Result<Vec<ImageRecord>> {
         let mut tx = self.begin_write().await?;
         let list = placeholders(1, ids.len());
-        let sql = format!("SELECT {COLUMNS} FROM images WHERE id IN ({list}){}", self.for_update());
+        let sql = format!(
+            "SELECT {COLUMNS} FROM images WHERE id IN ({list}){}",
+            self.for_update()
+        );
         let mut query = sqlx::query(built(sql));
         for id in ids {
             query = query.bind(id);
         }
-        let rows = query.fetch_all(&mut *tx).await.map_err(|e| db_error("reading images", e))?;
+        let rows = query
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| db_error("reading images", e))?;
         let mut found = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+        require_all(ids, &found)?;
         attach_tags_with(&mut *tx, &mut found).await?;
         let now = super::now_ms();
         let mut updated = Vec::with_capacity(found.len());
@@ -366,7 +417,9 @@ impl Catalog {
             record.updated_at = now;
             updated.push(record);
         }
-        tx.commit().await.map_err(|e| db_error("committing tags", e))?;
+        tx.commit()
+            .await
+            .map_err(|e| db_error("committing tags", e))?;
         updated.sort_by_key(|r| ids.iter().position(|id| *id == r.id));
         Ok(updated)
     }
@@ -413,7 +466,10 @@ impl Catalog {
         for v in &values {
             page = page.bind(*v);
         }
-        let rows = page.fetch_all(&self.pool).await.map_err(|e| db_error("listing images", e))?;
+        let rows = page
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| db_error("listing images", e))?;
         let mut found = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
         self.attach_tags(&mut found).await?;
         Ok((found.into_iter().map(|(r, _)| r).collect(), total as u64))
@@ -429,9 +485,16 @@ impl Catalog {
         if let Some(account) = account {
             query = query.bind(account);
         }
-        let row = query.fetch_one(&self.pool).await.map_err(|e| db_error("measuring usage", e))?;
-        let n: i64 = row.try_get("n").map_err(|e| db_error("measuring usage", e))?;
-        let bytes: i64 = row.try_get("bytes").map_err(|e| db_error("measuring usage", e))?;
+        let row = query
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| db_error("measuring usage", e))?;
+        let n: i64 = row
+            .try_get("n")
+            .map_err(|e| db_error("measuring usage", e))?;
+        let bytes: i64 = row
+            .try_get("bytes")
+            .map_err(|e| db_error("measuring usage", e))?;
         Ok((n as u64, bytes as u64))
     }
 
@@ -450,7 +513,11 @@ impl Catalog {
         sqlx::query("SELECT blob_key FROM images")
             .fetch_all(&self.pool)
             .await
-            .and_then(|rows| rows.iter().map(|r| r.try_get::<String, _>("blob_key")).collect())
+            .and_then(|rows| {
+                rows.iter()
+                    .map(|r| r.try_get::<String, _>("blob_key"))
+                    .collect()
+            })
             .map_err(|e| db_error("listing blob keys", e))
     }
 
@@ -461,13 +528,33 @@ impl Catalog {
             .fetch_one(&self.pool)
             .await
             .map_err(|e| db_error("checking content", e))?;
-        let n: i64 = row.try_get("n").map_err(|e| db_error("checking content", e))?;
+        let n: i64 = row
+            .try_get("n")
+            .map_err(|e| db_error("checking content", e))?;
         Ok(n > 0)
     }
 
     async fn attach_tags(&self, records: &mut [(ImageRecord, String)]) -> Result<()> {
-        let mut conn = self.pool.acquire().await.map_err(|e| db_error("reading tags", e))?;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| db_error("reading tags", e))?;
         attach_tags_with(&mut *conn, records).await
+    }
+}
+
+/// Fails with [`ErrorKind::NotFound`] naming the first id that has no record.
+fn require_all(ids: &[String], found: &[(ImageRecord, String)]) -> Result<()> {
+    match ids
+        .iter()
+        .find(|id| !found.iter().any(|(r, _)| &r.id == *id))
+    {
+        Some(missing) => Err(Error::new(
+            ErrorKind::NotFound,
+            format!("no image '{}'", missing.escape_debug()),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -478,7 +565,10 @@ fn built(sql: String) -> sqlx::AssertSqlSafe<String> {
 }
 
 fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn attach_tags_with(
@@ -496,11 +586,18 @@ async fn attach_tags_with(
     for (record, _) in records.iter() {
         query = query.bind(&record.id);
     }
-    let rows = query.fetch_all(&mut *conn).await.map_err(|e| db_error("reading tags", e))?;
+    let rows = query
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| db_error("reading tags", e))?;
     let mut tags: HashMap<String, Vec<String>> = HashMap::new();
     for row in rows {
-        let id: String = row.try_get("image_id").map_err(|e| db_error("reading tags", e))?;
-        let tag: String = row.try_get("tag").map_err(|e| db_error("reading tags", e))?;
+        let id: String = row
+            .try_get("image_id")
+            .map_err(|e| db_error("reading tags", e))?;
+        let tag: String = row
+            .try_get("tag")
+            .map_err(|e| db_error("reading tags", e))?;
         tags.entry(id).or_default().push(tag);
     }
     for (record, _) in records.iter_mut() {
@@ -514,7 +611,10 @@ async fn insert_row(
     r: &ImageRecord,
     blob_key: &str,
 ) -> std::result::Result<(), sqlx::Error> {
-    let sql = format!("INSERT INTO images ({COLUMNS}) VALUES ({})", placeholders(1, 25));
+    let sql = format!(
+        "INSERT INTO images ({COLUMNS}) VALUES ({})",
+        placeholders(1, 25)
+    );
     sqlx::query(built(sql))
         .bind(&r.id)
         .bind(&r.path)
@@ -544,6 +644,46 @@ async fn insert_row(
         .execute(&mut **tx)
         .await
         .map(|_| ())
+}
+
+async fn update_row(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    r: &ImageRecord,
+    blob_key: &str,
+) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE images SET folder = $2, name = $3, original_name = $4, blob_key = $5, mime = $6, \
+         format = $7, size = $8, width = $9, height = $10, md5 = $11, sha256 = $12, phash = $13, \
+         title = $14, description = $15, album_id = $16, category_id = $17, \
+         custom_coordinates = $18, is_private = $19, nsfw = $20, account = $21, expires_at = $22, \
+         updated_at = $23 WHERE id = $1",
+    )
+    .bind(&r.id)
+    .bind(&r.folder)
+    .bind(&r.name)
+    .bind(&r.original_name)
+    .bind(blob_key)
+    .bind(&r.mime)
+    .bind(&r.format)
+    .bind(r.size as i64)
+    .bind(r.width as i64)
+    .bind(r.height as i64)
+    .bind(&r.md5)
+    .bind(&r.sha256)
+    .bind(&r.phash)
+    .bind(&r.title)
+    .bind(&r.description)
+    .bind(&r.album_id)
+    .bind(&r.category_id)
+    .bind(&r.custom_coordinates)
+    .bind(r.is_private as i64)
+    .bind(r.nsfw as i64)
+    .bind(&r.account)
+    .bind(r.expires_at)
+    .bind(r.updated_at)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
 }
 
 async fn write_tags(

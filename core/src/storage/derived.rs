@@ -78,7 +78,12 @@ impl DerivedCache {
     }
 
     /// The cached output, with `parse_warnings` (the request's own) in front of the stored ones.
-    pub fn get(&self, original_sha256: &str, key: &str, parse_warnings: &[Warning]) -> Option<Output> {
+    pub fn get(
+        &self,
+        original_sha256: &str,
+        key: &str,
+        parse_warnings: &[Warning],
+    ) -> Option<Output> {
         let path = self.entry(original_sha256, key)?;
         let bytes = fs::read(&path).ok()?;
         let output = decode_entry(&bytes, parse_warnings);
@@ -96,7 +101,13 @@ impl DerivedCache {
         output
     }
 
-    pub fn put(&self, original_sha256: &str, key: &str, output: &Output, parse_warnings: &[Warning]) {
+    pub fn put(
+        &self,
+        original_sha256: &str,
+        key: &str,
+        output: &Output,
+        parse_warnings: &[Warning],
+    ) {
         let Some(path) = self.entry(original_sha256, key) else {
             return;
         };
@@ -141,10 +152,20 @@ impl DerivedCache {
     pub fn invalidate(&self, original_sha256: &str) {
         if let Some(folder) = self.folder(original_sha256) {
             let size: u64 = fs::read_dir(&folder)
-                .map(|entries| entries.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .filter_map(|e| e.metadata().ok())
+                        .map(|m| m.len())
+                        .sum()
+                })
                 .unwrap_or(0);
             if fs::remove_dir_all(&folder).is_ok() {
-                let _ = self.used.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| Some(u.saturating_sub(size)));
+                let _ = self
+                    .used
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                        Some(u.saturating_sub(size))
+                    });
             }
         }
     }
@@ -161,9 +182,13 @@ impl DerivedCache {
             return found;
         };
         for prefix in prefixes.flatten() {
-            let Ok(originals) = fs::read_dir(prefix.path()) else { continue };
+            let Ok(originals) = fs::read_dir(prefix.path()) else {
+                continue;
+            };
             for original in originals.flatten() {
-                let Ok(variants) = fs::read_dir(original.path()) else { continue };
+                let Ok(variants) = fs::read_dir(original.path()) else {
+                    continue;
+                };
                 for variant in variants.flatten() {
                     if let Ok(meta) = variant.metadata() {
                         let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
@@ -208,7 +233,12 @@ fn decode_entry(bytes: &[u8], parse_warnings: &[Warning]) -> Option<Output> {
     let (header, data) = rest.split_at(len);
     let header: Header = serde_json::from_slice(header).ok()?;
     let mut warnings = parse_warnings.to_vec();
-    warnings.extend(header.warnings.into_iter().map(|(parameter, message)| Warning { parameter, message }));
+    warnings.extend(
+        header
+            .warnings
+            .into_iter()
+            .map(|(parameter, message)| Warning { parameter, message }),
+    );
     Some(Output {
         data: data.to_vec(),
         format: Format::from_name(&header.format)?,
@@ -230,7 +260,10 @@ mod tests {
             format: Format::Webp,
             width: 3,
             height: 2,
-            warnings: vec![Warning { parameter: "quality".into(), message: "kept".into() }],
+            warnings: vec![Warning {
+                parameter: "quality".into(),
+                message: "kept".into(),
+            }],
             vary_accept: true,
             quality: Some(80),
         }
@@ -241,9 +274,15 @@ mod tests {
 
     #[test]
     fn round_trip_invalidate_and_bad_checksums() {
-        let dir = std::env::temp_dir().join(format!("picsmith-derived-{}", super::super::names::random_token(8)));
+        let dir = std::env::temp_dir().join(format!(
+            "picsmith-derived-{}",
+            super::super::names::random_token(8)
+        ));
         let cache = DerivedCache::open(&dir, 1 << 20).unwrap();
-        let parse = vec![Warning { parameter: "cachebuster".into(), message: "unknown".into() }];
+        let parse = vec![Warning {
+            parameter: "cachebuster".into(),
+            message: "unknown".into(),
+        }];
         let mut made = output(100);
         made.warnings.insert(0, parse[0].clone());
         cache.put(SHA_A, "k1", &made, &parse);
@@ -259,7 +298,10 @@ mod tests {
 
     #[test]
     fn eviction_keeps_the_recently_used() {
-        let dir = std::env::temp_dir().join(format!("picsmith-derived-{}", super::super::names::random_token(8)));
+        let dir = std::env::temp_dir().join(format!(
+            "picsmith-derived-{}",
+            super::super::names::random_token(8)
+        ));
         let cache = DerivedCache::open(&dir, 40_000).unwrap();
         for i in 0..4 {
             cache.put(SHA_A, &format!("k{i}"), &output(9_000), &[]);

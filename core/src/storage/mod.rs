@@ -60,7 +60,10 @@ fn serialize_time<S: Serializer>(ms: &i64, s: S) -> std::result::Result<S::Ok, S
     s.serialize_str(&format_time(*ms))
 }
 
-fn serialize_optional_time<S: Serializer>(ms: &Option<i64>, s: S) -> std::result::Result<S::Ok, S::Error> {
+fn serialize_optional_time<S: Serializer>(
+    ms: &Option<i64>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
     match ms {
         Some(ms) => s.serialize_str(&format_time(*ms)),
         None => s.serialize_none(),
@@ -213,10 +216,14 @@ impl Default for UploadOptions {
     }
 }
 
-fn deserialize_duration<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Duration>, D::Error> {
+fn deserialize_duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Duration>, D::Error> {
     let text: Option<String> = Option::deserialize(d)?;
-    text.map(|t| parse_iso8601_duration(&t).map_err(|e| serde::de::Error::custom(e.message().to_owned())))
-        .transpose()
+    text.map(|t| {
+        parse_iso8601_duration(&t).map_err(|e| serde::de::Error::custom(e.message().to_owned()))
+    })
+    .transpose()
 }
 
 /// An ISO 8601 duration as Chevereto's `expiration` takes it: `PT5M`, `PT1H`, `P3D`, `P1W`,
@@ -233,7 +240,10 @@ pub fn parse_iso8601_duration(text: &str) -> Result<Duration> {
         Error::for_parameter(
             ErrorKind::InvalidParameter,
             "expiration",
-            format!("expiration '{}' is not an ISO 8601 duration such as PT5M or P3D", text.escape_debug()),
+            format!(
+                "expiration '{}' is not an ISO 8601 duration such as PT5M or P3D",
+                text.escape_debug()
+            ),
         )
     };
     let rest = text.strip_prefix('P').ok_or_else(bad)?;
@@ -252,7 +262,10 @@ pub fn parse_iso8601_duration(text: &str) -> Result<Duration> {
                 number.push(c);
                 continue;
             }
-            let position = units[unit_index..].iter().position(|(u, _)| *u == c).ok_or_else(bad)?;
+            let position = units[unit_index..]
+                .iter()
+                .position(|(u, _)| *u == c)
+                .ok_or_else(bad)?;
             unit_index += position + 1;
             let n: u64 = number.parse().map_err(|_| bad())?;
             total = n
@@ -262,9 +275,21 @@ pub fn parse_iso8601_duration(text: &str) -> Result<Duration> {
             number.clear();
             any = true;
         }
-        if number.is_empty() { Ok(()) } else { Err(bad()) }
+        if number.is_empty() {
+            Ok(())
+        } else {
+            Err(bad())
+        }
     };
-    add(date, &[('Y', 365 * 86400), ('M', 30 * 86400), ('W', 7 * 86400), ('D', 86400)])?;
+    add(
+        date,
+        &[
+            ('Y', 365 * 86400),
+            ('M', 30 * 86400),
+            ('W', 7 * 86400),
+            ('D', 86400),
+        ],
+    )?;
     if let Some(time) = time {
         add(time, &[('H', 3600), ('M', 60), ('S', 1)])?;
     }
@@ -346,7 +371,10 @@ pub fn readable_size(bytes: u64) -> String {
         format!("{}", value.round() as u64)
     } else {
         let one_decimal = format!("{value:.1}");
-        one_decimal.strip_suffix(".0").map(str::to_owned).unwrap_or(one_decimal)
+        one_decimal
+            .strip_suffix(".0")
+            .map(str::to_owned)
+            .unwrap_or(one_decimal)
     };
     format!("{text} {}", UNITS[unit])
 }
@@ -425,7 +453,11 @@ impl LibraryConfig {
             var(name)
                 .map(|v| {
                     v.parse().map_err(|_| {
-                        Error::for_parameter(ErrorKind::InvalidParameter, name, format!("{name}='{v}' is not a whole number"))
+                        Error::for_parameter(
+                            ErrorKind::InvalidParameter,
+                            name,
+                            format!("{name}='{v}' is not a whole number"),
+                        )
                     })
                 })
                 .transpose()
@@ -437,7 +469,11 @@ impl LibraryConfig {
             config.quota_bytes = n;
         }
         if let Some(hosts) = var("PICSMITH_ALLOWED_HOSTS") {
-            config.fetch.allowed_hosts = hosts.split(',').map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).collect();
+            config.fetch.allowed_hosts = hosts
+                .split(',')
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .collect();
         }
         if let Some(flag) = var("PICSMITH_ALLOW_PRIVATE_ADDRESSES") {
             config.fetch.allow_private = matches!(flag.as_str(), "1" | "true" | "yes");
@@ -486,18 +522,32 @@ impl std::fmt::Debug for Library {
 const BLOB_PREFIX: &str = "blobs";
 const ORIGINALS_PREFIX: &str = "originals";
 
-fn check_ids(ids: &[String]) -> Result<()> {
+/// The ids of one call without repeats, refused when there are none or more than 20.
+fn check_ids(ids: &[String]) -> Result<Vec<String>> {
     if ids.is_empty() {
-        return Err(Error::for_parameter(ErrorKind::InvalidParameter, "ids", "no image id given"));
+        return Err(Error::for_parameter(
+            ErrorKind::InvalidParameter,
+            "ids",
+            "no image id given",
+        ));
     }
     if ids.len() > MAX_IDS_PER_CALL {
         return Err(Error::for_parameter(
             ErrorKind::InvalidParameter,
             "ids",
-            format!("{} ids given; at most {MAX_IDS_PER_CALL} per call", ids.len()),
+            format!(
+                "{} ids given; at most {MAX_IDS_PER_CALL} per call",
+                ids.len()
+            ),
         ));
     }
-    Ok(())
+    let mut unique: Vec<String> = Vec::with_capacity(ids.len());
+    for id in ids {
+        if !unique.contains(id) {
+            unique.push(id.clone());
+        }
+    }
+    Ok(unique)
 }
 
 fn check_tags(tags: &[String]) -> Result<Vec<String>> {
@@ -539,9 +589,15 @@ impl Library {
         let blobs = BlobStore::open(&config.storage)?;
         let catalog = runtime.block_on(Catalog::open(&config.catalog, config.max_connections))?;
         let derived = match &config.cache_dir {
-            Some(dir) => Some(DerivedCache::open(dir, config.cache_max_bytes).map_err(|e| {
-                Error::for_parameter(ErrorKind::InvalidParameter, "cache", format!("cache folder {}: {e}", dir.display()))
-            })?),
+            Some(dir) => Some(
+                DerivedCache::open(dir, config.cache_max_bytes).map_err(|e| {
+                    Error::for_parameter(
+                        ErrorKind::InvalidParameter,
+                        "cache",
+                        format!("cache folder {}: {e}", dir.display()),
+                    )
+                })?,
+            ),
             None => None,
         };
         let fetcher = Fetcher::new(config.fetch.clone())?;
@@ -574,7 +630,10 @@ impl Library {
     fn source_bytes(&self, source: UploadSource) -> Result<Vec<u8>> {
         let max = self.inner.config.limits.max_input_bytes;
         let too_large = |n: u64| {
-            Error::new(ErrorKind::LimitExceeded, format!("the upload is {n} bytes; the limit is {max}"))
+            Error::new(
+                ErrorKind::LimitExceeded,
+                format!("the upload is {n} bytes; the limit is {max}"),
+            )
         };
         let bytes = match source {
             UploadSource::Bytes(bytes) => bytes,
@@ -583,14 +642,26 @@ impl Library {
                     Some(uri) => uri.split_once(',').map(|(_, data)| data).unwrap_or(""),
                     None => text.as_str(),
                 };
-                let compact: String = payload.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+                let compact: String = payload
+                    .chars()
+                    .filter(|c| !c.is_ascii_whitespace())
+                    .collect();
                 if (compact.len() as u64 / 4) * 3 > max {
                     return Err(too_large(compact.len() as u64 / 4 * 3));
                 }
                 base64::engine::general_purpose::STANDARD
                     .decode(compact.trim_end_matches('=').as_bytes())
-                    .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(compact.trim_end_matches('=')))
-                    .map_err(|e| Error::for_parameter(ErrorKind::InvalidParameter, "file", format!("the file is not valid base64: {e}")))?
+                    .or_else(|_| {
+                        base64::engine::general_purpose::STANDARD_NO_PAD
+                            .decode(compact.trim_end_matches('='))
+                    })
+                    .map_err(|e| {
+                        Error::for_parameter(
+                            ErrorKind::InvalidParameter,
+                            "file",
+                            format!("the file is not valid base64: {e}"),
+                        )
+                    })?
             }
             UploadSource::Url(url) => self.block_on(self.inner.fetcher.fetch(&url, max))?,
         };
@@ -598,7 +669,11 @@ impl Library {
             return Err(too_large(bytes.len() as u64));
         }
         if bytes.is_empty() {
-            return Err(Error::for_parameter(ErrorKind::InvalidImage, "file", "the file is empty"));
+            return Err(Error::for_parameter(
+                ErrorKind::InvalidImage,
+                "file",
+                "the file is empty",
+            ));
         }
         Ok(bytes)
     }
@@ -612,10 +687,21 @@ impl Library {
 
         // Everything that can be refused is refused before the first write.
         let tags = check_tags(&options.tags)?;
-        let pipelines: Vec<Pipeline> = options.prerender.iter().map(|q| Pipeline::from_query(q)).collect::<Result<_>>()?;
+        let pipelines: Vec<Pipeline> = options
+            .prerender
+            .iter()
+            .map(|q| Pipeline::from_query(q))
+            .collect::<Result<_>>()?;
         if let Some(query) = &options.transform {
             let pipeline = Pipeline::from_query(query)?;
-            let processed = pipeline.run(&data, &Options { limits: limits.clone(), resolver: Some(self.resolver()), ..Default::default() })?;
+            let processed = pipeline.run(
+                &data,
+                &Options {
+                    limits: limits.clone(),
+                    resolver: Some(self.resolver()),
+                    ..Default::default()
+                },
+            )?;
             if processed.format == crate::Format::Json {
                 return Err(Error::for_parameter(
                     ErrorKind::InvalidParameter,
@@ -625,7 +711,14 @@ impl Library {
             }
             data = processed.data;
         }
-        let meta = crate::metadata(&data, &MetadataOptions { limits: limits.clone(), hashes: true, ..Default::default() })?;
+        let meta = crate::metadata(
+            &data,
+            &MetadataOptions {
+                limits: limits.clone(),
+                hashes: true,
+                ..Default::default()
+            },
+        )?;
         let (folder, name, unique) = match &options.path {
             Some(path) => {
                 let (folder, name) = split_path(path)?;
@@ -645,14 +738,25 @@ impl Library {
         if used_bytes + data.len() as u64 > inner.config.quota_bytes {
             return Err(Error::new(
                 ErrorKind::LimitExceeded,
-                format!("the account's storage is full: {} used of {}", readable_size(used_bytes), readable_size(inner.config.quota_bytes)),
+                format!(
+                    "the account's storage is full: {} used of {}",
+                    readable_size(used_bytes),
+                    readable_size(inner.config.quota_bytes)
+                ),
             ));
         }
         let rendered: Vec<(String, Output, Vec<crate::Warning>)> = pipelines
             .iter()
             .filter_map(|p| p.cache_key(None).map(|key| (p, key)))
             .map(|(p, key)| {
-                let output = p.run(&data, &Options { limits: limits.clone(), resolver: Some(self.resolver()), ..Default::default() })?;
+                let output = p.run(
+                    &data,
+                    &Options {
+                        limits: limits.clone(),
+                        resolver: Some(self.resolver()),
+                        ..Default::default()
+                    },
+                )?;
                 Ok((key, output, p.warnings().to_vec()))
             })
             .collect::<Result<_>>()?;
@@ -687,7 +791,13 @@ impl Library {
         };
         // A key no other upload uses: concurrent writers of one path never touch each other's
         // blob, and the record switches from one complete blob to another.
-        let blob_key = format!("{BLOB_PREFIX}/{}/{}/{}.{}", &record.id[..2], record.id, names::random_token(8), record.format);
+        let blob_key = format!(
+            "{BLOB_PREFIX}/{}/{}/{}.{}",
+            &record.id[..2],
+            record.id,
+            names::random_token(8),
+            record.format
+        );
         let data = Bytes::from(data);
         self.block_on(async {
             inner.blobs.put(&blob_key, data.clone()).await?;
@@ -700,7 +810,10 @@ impl Library {
                             return Ok(None);
                         }
                     }
-                    Err(Error::new(ErrorKind::Internal, "could not find a free unique name"))
+                    Err(Error::new(
+                        ErrorKind::Internal,
+                        "could not find a free unique name",
+                    ))
                 } else {
                     record.path = format!("{}{}", record.folder, record.name);
                     inner.catalog.replace(&mut record, &blob_key).await
@@ -711,7 +824,9 @@ impl Library {
                 Ok(Some(replaced)) => {
                     // After the commit: a crash here leaves an orphan for gc, never a dangling record.
                     inner.blobs.delete(&replaced.blob_key).await.ok();
-                    if replaced.sha256 != record.sha256 && !inner.catalog.has_content(&replaced.sha256).await? {
+                    if replaced.sha256 != record.sha256
+                        && !inner.catalog.has_content(&replaced.sha256).await?
+                    {
                         if let Some(cache) = &inner.derived {
                             cache.invalidate(&replaced.sha256);
                         }
@@ -772,7 +887,11 @@ impl Library {
                 return Ok((Some(record), key));
             }
         }
-        if trimmed.split('/').any(|s| s.is_empty() || s == "." || s == "..") || trimmed.contains('\\') {
+        if trimmed
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+            || trimmed.contains('\\')
+        {
             return Err(not_found(reference));
         }
         let key = format!("{ORIGINALS_PREFIX}/{trimmed}");
@@ -790,23 +909,47 @@ impl Library {
     }
 
     /// [`Library::render`] for a request whose signature the caller has verified.
-    pub fn render_private(&self, reference: &str, query: &str, accept: Option<&str>) -> Result<Rendered> {
+    pub fn render_private(
+        &self,
+        reference: &str,
+        query: &str,
+        accept: Option<&str>,
+    ) -> Result<Rendered> {
         self.render_checked(reference, query, accept, true)
     }
 
-    fn render_checked(&self, reference: &str, query: &str, accept: Option<&str>, allow_private: bool) -> Result<Rendered> {
+    fn render_checked(
+        &self,
+        reference: &str,
+        query: &str,
+        accept: Option<&str>,
+        allow_private: bool,
+    ) -> Result<Rendered> {
         let inner = &self.inner;
         let pipeline = Pipeline::from_query(query)?;
         let (record, key) = self.block_on(self.locate(reference))?;
         if let Some(record) = &record {
             if record.is_private && !allow_private {
-                return Err(Error::new(ErrorKind::Forbidden, format!("{} is private: it is served through signed URLs only", record.path)));
+                return Err(Error::new(
+                    ErrorKind::Forbidden,
+                    format!(
+                        "{} is private: it is served through signed URLs only",
+                        record.path
+                    ),
+                ));
             }
         }
-        let cache_key = pipeline.cache_key(accept).filter(|_| inner.derived.is_some());
-        if let (Some(record), Some(cache_key), Some(cache)) = (&record, &cache_key, &inner.derived) {
+        let cache_key = pipeline
+            .cache_key(accept)
+            .filter(|_| inner.derived.is_some());
+        if let (Some(record), Some(cache_key), Some(cache)) = (&record, &cache_key, &inner.derived)
+        {
             if let Some(output) = cache.get(&record.sha256, cache_key, pipeline.warnings()) {
-                return Ok(Rendered { output, cache_hit: true, record: Some(record.clone()) });
+                return Ok(Rendered {
+                    output,
+                    cache_hit: true,
+                    record: Some(record.clone()),
+                });
             }
         }
         let data = self.block_on(inner.blobs.get(&key))?;
@@ -817,7 +960,11 @@ impl Library {
         if record.is_none() {
             if let (Some(cache_key), Some(cache)) = (&cache_key, &inner.derived) {
                 if let Some(output) = cache.get(&sha256, cache_key, pipeline.warnings()) {
-                    return Ok(Rendered { output, cache_hit: true, record: None });
+                    return Ok(Rendered {
+                        output,
+                        cache_hit: true,
+                        record: None,
+                    });
                 }
             }
         }
@@ -831,20 +978,20 @@ impl Library {
         if let (Some(cache_key), Some(cache)) = (&cache_key, &inner.derived) {
             cache.put(&sha256, cache_key, &output, pipeline.warnings());
         }
-        Ok(Rendered { output, cache_hit: false, record })
+        Ok(Rendered {
+            output,
+            cache_hit: false,
+            record,
+        })
     }
 
     /// Deletes up to 20 images by id and answers their records; unknown ids are an error and
     /// then nothing is deleted.
     pub fn delete(&self, ids: &[String]) -> Result<Vec<ImageRecord>> {
-        check_ids(ids)?;
+        let ids = check_ids(ids)?;
         let inner = &self.inner;
         self.block_on(async {
-            let known = inner.catalog.get_many(ids).await?;
-            if let Some(missing) = ids.iter().find(|id| !known.iter().any(|(r, _)| &r.id == *id)) {
-                return Err(not_found(missing));
-            }
-            let deleted = inner.catalog.delete(ids).await?;
+            let deleted = inner.catalog.delete(&ids).await?;
             for (record, key) in &deleted {
                 inner.blobs.delete(key).await?;
                 if !inner.catalog.has_content(&record.sha256).await? {
@@ -859,9 +1006,9 @@ impl Library {
 
     /// Adds tags to up to 20 images; an image would end with more than 20 tags → nothing changes.
     pub fn add_tags(&self, ids: &[String], tags: &[String]) -> Result<Vec<ImageRecord>> {
-        check_ids(ids)?;
+        let ids = check_ids(ids)?;
         let new = check_tags(tags)?;
-        self.edit_tags(ids, move |record| {
+        self.edit_tags(&ids, move |record| {
             let mut tags = record.tags.clone();
             for tag in &new {
                 if !tags.contains(tag) {
@@ -877,26 +1024,34 @@ impl Library {
 
     /// Removes tags from up to 20 images; tags an image does not have are ignored.
     pub fn remove_tags(&self, ids: &[String], tags: &[String]) -> Result<Vec<ImageRecord>> {
-        check_ids(ids)?;
+        let ids = check_ids(ids)?;
         let gone: Vec<String> = tags.iter().map(|t| t.trim().to_owned()).collect();
-        self.edit_tags(ids, move |record| Ok(record.tags.iter().filter(|t| !gone.contains(t)).cloned().collect()))
+        self.edit_tags(&ids, move |record| {
+            Ok(record
+                .tags
+                .iter()
+                .filter(|t| !gone.contains(t))
+                .cloned()
+                .collect())
+        })
     }
 
-    fn edit_tags(&self, ids: &[String], edit: impl Fn(&ImageRecord) -> Result<Vec<String>>) -> Result<Vec<ImageRecord>> {
-        let catalog = &self.inner.catalog;
-        self.block_on(async {
-            let known = catalog.get_many(ids).await?;
-            if let Some(missing) = ids.iter().find(|id| !known.iter().any(|(r, _)| &r.id == *id)) {
-                return Err(not_found(missing));
-            }
-            catalog.edit_tags(ids, edit).await
-        })
+    fn edit_tags(
+        &self,
+        ids: &[String],
+        edit: impl Fn(&ImageRecord) -> Result<Vec<String>>,
+    ) -> Result<Vec<ImageRecord>> {
+        self.block_on(self.inner.catalog.edit_tags(ids, edit))
     }
 
     /// Images by folder, tag and account, newest first, a page at a time.
     pub fn list(&self, query: &ListQuery) -> Result<Page> {
         if !(1..=1000).contains(&query.limit) {
-            return Err(Error::for_parameter(ErrorKind::InvalidParameter, "limit", format!("limit {} is outside 1 to 1000", query.limit)));
+            return Err(Error::for_parameter(
+                ErrorKind::InvalidParameter,
+                "limit",
+                format!("limit {} is outside 1 to 1000", query.limit),
+            ));
         }
         let folder = query.folder.as_deref().map(normalize_folder).transpose()?;
         let filter = ListFilter {
@@ -982,7 +1137,13 @@ impl Library {
             let mut bad = Vec::new();
             let mut skip = 0;
             loop {
-                let filter = ListFilter { folder: None, tag: None, account: None, limit: 500, offset: skip };
+                let filter = ListFilter {
+                    folder: None,
+                    tag: None,
+                    account: None,
+                    limit: 500,
+                    offset: skip,
+                };
                 let (page, _) = inner.catalog.list(&filter).await?;
                 if page.is_empty() {
                     break;
@@ -1001,18 +1162,27 @@ impl Library {
 
     /// Fetches a remote image under the library's policy and limits.
     pub fn fetch(&self, url: &str) -> Result<Vec<u8>> {
-        self.block_on(self.inner.fetcher.fetch(url, self.inner.config.limits.max_input_bytes))
+        self.block_on(
+            self.inner
+                .fetcher
+                .fetch(url, self.inner.config.limits.max_input_bytes),
+        )
     }
 
     /// The resolver transforms use for `mark` and `layers`: stored images by path or id, and
     /// http(s) URLs through the guarded fetcher.
     pub fn resolver(&self) -> Arc<dyn Resolver> {
-        Arc::new(LibraryResolver { library: self.clone() })
+        Arc::new(LibraryResolver {
+            library: self.clone(),
+        })
     }
 }
 
 fn not_found(reference: &str) -> Error {
-    Error::new(ErrorKind::NotFound, format!("no image '{}'", reference.escape_debug()))
+    Error::new(
+        ErrorKind::NotFound,
+        format!("no image '{}'", reference.escape_debug()),
+    )
 }
 
 #[derive(Clone)]
@@ -1031,14 +1201,22 @@ impl Resolver for LibraryResolver {
         let lower = location.get(..8).unwrap_or(location).to_ascii_lowercase();
         if lower.starts_with("http://") || lower.starts_with("https://") {
             let fetcher = &self.library.inner.fetcher;
-            return self.library.block_on(fetcher.fetch(location, limits.max_input_bytes));
+            return self
+                .library
+                .block_on(fetcher.fetch(location, limits.max_input_bytes));
         }
         let (data, record) = self.library.read(location)?;
         if record.is_some_and(|r| r.is_private) {
-            return Err(Error::new(ErrorKind::Forbidden, format!("{location} is private")));
+            return Err(Error::new(
+                ErrorKind::Forbidden,
+                format!("{location} is private"),
+            ));
         }
         if data.len() as u64 > limits.max_input_bytes {
-            return Err(Error::new(ErrorKind::LimitExceeded, format!("{location} is larger than the input limit")));
+            return Err(Error::new(
+                ErrorKind::LimitExceeded,
+                format!("{location} is larger than the input limit"),
+            ));
         }
         Ok(data)
     }
@@ -1050,10 +1228,34 @@ mod tests {
 
     #[test]
     fn durations_parse_as_chevereto_sends_them() {
-        for (text, secs) in [("PT5M", 300), ("PT1H", 3600), ("P1D", 86400), ("P1W", 604800), ("P1M", 2592000), ("P1Y", 31536000), ("PT30S", 30)] {
-            assert_eq!(parse_iso8601_duration(text).unwrap().as_secs(), secs, "{text}");
+        for (text, secs) in [
+            ("PT5M", 300),
+            ("PT1H", 3600),
+            ("P1D", 86400),
+            ("P1W", 604800),
+            ("P1M", 2592000),
+            ("P1Y", 31536000),
+            ("PT30S", 30),
+        ] {
+            assert_eq!(
+                parse_iso8601_duration(text).unwrap().as_secs(),
+                secs,
+                "{text}"
+            );
         }
-        for bad in ["", "P", "PT", "5M", "P5", "PT5X", "P1H", "PT1D", "P0D", "P99999999999999999999Y", "PM5"] {
+        for bad in [
+            "",
+            "P",
+            "PT",
+            "5M",
+            "P5",
+            "PT5X",
+            "P1H",
+            "PT1D",
+            "P0D",
+            "P99999999999999999999Y",
+            "PM5",
+        ] {
             assert!(parse_iso8601_duration(bad).is_err(), "{bad}");
         }
     }

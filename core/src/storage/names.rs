@@ -20,7 +20,10 @@ fn refuse_traversal(parameter: &str, value: &str) -> Result<()> {
         Some("contains a NUL byte")
     } else if value.contains('\\') {
         Some("contains a backslash")
-    } else if value.split('/').any(|segment| segment == ".." || segment == ".") {
+    } else if value
+        .split('/')
+        .any(|segment| segment == ".." || segment == ".")
+    {
         Some("contains a '.' or '..' segment")
     } else {
         None
@@ -68,7 +71,10 @@ pub fn sanitize_file_name(name: &str) -> Result<String> {
         return Err(Error::for_parameter(
             ErrorKind::InvalidParameter,
             "fileName",
-            format!("fileName is {} bytes long; at most {MAX_NAME_LEN}", clean.len()),
+            format!(
+                "fileName is {} bytes long; at most {MAX_NAME_LEN}",
+                clean.len()
+            ),
         ));
     }
     Ok(clean)
@@ -96,7 +102,10 @@ pub fn normalize_folder(folder: &str) -> Result<String> {
         return Err(Error::for_parameter(
             ErrorKind::InvalidParameter,
             "folder",
-            format!("folder is {} bytes long; at most {MAX_FOLDER_LEN}", out.len()),
+            format!(
+                "folder is {} bytes long; at most {MAX_FOLDER_LEN}",
+                out.len()
+            ),
         ));
     }
     Ok(out)
@@ -188,7 +197,10 @@ mod tests {
 
     #[test]
     fn names_follow_imagekit_rules() {
-        assert_eq!(sanitize_file_name("ünïcode é.png").unwrap(), "_n_code__.png");
+        assert_eq!(
+            sanitize_file_name("ünïcode é.png").unwrap(),
+            "_n_code__.png"
+        );
         assert_eq!(normalize_folder("/a b/c%d//e/").unwrap(), "/a_b/c_d/e/");
         assert_eq!(normalize_folder("///").unwrap(), "/");
     }
@@ -197,7 +209,9 @@ mod tests {
     fn ids_are_distinct_and_url_safe() {
         let ids: std::collections::HashSet<String> = (0..1000).map(|_| new_id()).collect();
         assert_eq!(ids.len(), 1000);
-        assert!(ids.iter().all(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_alphanumeric())));
+        assert!(ids
+            .iter()
+            .all(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_alphanumeric())));
         let unique = with_unique_suffix("photo.jpg");
         assert!(unique.starts_with("photo_") && unique.ends_with(".jpg") && unique.len() == 16);
     }
