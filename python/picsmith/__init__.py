@@ -27,36 +27,47 @@ from typing import Any
 
 from . import _picsmith
 from ._picsmith import (
+    Forbidden,
     Image,
     InternalError,
     InvalidImage,
     InvalidParameter,
     LimitExceeded,
     Limits,
+    NotFound,
     PicsmithError,
     Pipeline,
+    StorageUnavailable,
     Unsupported,
     UnsupportedFormat,
+    UpstreamError,
 )
 from ._picsmith import (
     Warning as Warning,
 )
+
+from .library import Library
 
 __version__: str = _picsmith.__version__
 
 # `Warning` stays reachable as `picsmith.Warning` but out of `__all__`, so that
 # `from picsmith import *` does not shadow the builtin of the same name.
 __all__ = [
+    "Forbidden",
     "Image",
     "InternalError",
     "InvalidImage",
     "InvalidParameter",
     "LimitExceeded",
+    "Library",
     "Limits",
+    "NotFound",
     "PicsmithError",
     "Pipeline",
+    "StorageUnavailable",
     "Unsupported",
     "UnsupportedFormat",
+    "UpstreamError",
     "__version__",
     "metadata",
     "parameters",

@@ -25,3 +25,41 @@ def corpus_file(name: str) -> Path:
 
 def corpus_bytes(name: str) -> bytes:
     return corpus_file(name).read_bytes()
+
+
+def _s3_postgres_settings(tmp_path: Path) -> dict[str, str]:
+    """A fresh bucket on the test S3 server and a fresh PostgreSQL database."""
+    import secrets
+    import subprocess
+    from urllib.parse import urlsplit
+
+    endpoint = os.environ.get("PICSMITH_TEST_S3_ENDPOINT")
+    root = os.environ.get("PICSMITH_TEST_S3_ROOT")
+    postgres = os.environ.get("PICSMITH_TEST_POSTGRES")
+    if not (endpoint and root and postgres):
+        pytest.skip("s3+postgres: run under tests/servers/with-servers.sh, as make test does")
+    name = "py" + secrets.token_hex(6)
+    (Path(root) / name).mkdir()
+    url = urlsplit(postgres)
+    subprocess.run(
+        ["createdb", "-h", url.hostname or "", "-p", str(url.port), "-U", "postgres", name],
+        check=True,
+    )
+    return {
+        "storage": f"s3://{name}?endpoint={endpoint}&region=us-east-1&path_style=true",
+        "catalog": f"{postgres}/{name}",
+        "cache": str(tmp_path / "cache"),
+    }
+
+
+@pytest.fixture(params=["local+sqlite", "s3+postgres"])
+def library_settings(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    """Settings of a fresh, empty picsmith.Library on each backend combination."""
+    if request.param == "s3+postgres":
+        return _s3_postgres_settings(tmp_path)
+    data = tmp_path / "data"
+    return {
+        "storage": f"file://{data}",
+        "catalog": f"sqlite://{data}/catalog.db",
+        "cache": str(tmp_path / "cache"),
+    }

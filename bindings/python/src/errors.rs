@@ -60,6 +60,27 @@ fn class_of(kind: ErrorKind) -> Option<(&'static str, &'static str, bool)> {
             "A bug or an unexpected failure inside picsmith or a codec.",
             false,
         ),
+        ErrorKind::NotFound => (
+            "NotFound",
+            "No stored image by that id or path.",
+            false,
+        ),
+        ErrorKind::Forbidden => (
+            "Forbidden",
+            "Refused by policy: a private or unlisted remote address, a switched-off origin, \
+             a private image without a signature.",
+            false,
+        ),
+        ErrorKind::UpstreamError => (
+            "UpstreamError",
+            "A remote source answered with an error, too slowly, or not at all.",
+            false,
+        ),
+        ErrorKind::StorageUnavailable => (
+            "StorageUnavailable",
+            "The blob store or the catalog could not be reached or failed.",
+            false,
+        ),
         _ => return None,
     })
 }

@@ -372,6 +372,142 @@ fn metadata_json(
     Ok(meta.to_json())
 }
 
+/// Stored originals, their records and processed variants (see `picsmith.Library`, the typed
+/// facade). Options and results cross as JSON, the form the core defines once.
+#[pyclass(module = "picsmith", name = "_Library", frozen)]
+struct Library {
+    inner: picsmith::storage::Library,
+}
+
+fn record_list_json(records: &[picsmith::storage::ImageRecord]) -> String {
+    serde_json::to_string(records).expect("records serialise")
+}
+
+#[pymethods]
+impl Library {
+    #[new]
+    #[pyo3(signature = (settings_json=None, limits=None))]
+    fn new(py: Python<'_>, settings_json: Option<String>, limits: Option<&Limits>) -> PyResult<Self> {
+        let limits = limits_or_default(limits);
+        let inner = without_gil(py, move || {
+            let settings = picsmith::storage::parse_options(settings_json.as_deref(), "settings")?;
+            let mut config = picsmith::storage::LibraryConfig::from_env()?.with_settings(settings);
+            config.limits = limits;
+            picsmith::storage::Library::open(config)
+        })?;
+        Ok(Library { inner })
+    }
+
+    #[pyo3(signature = (data, text, options_json=None))]
+    fn upload_json(
+        &self,
+        py: Python<'_>,
+        data: Option<Vec<u8>>,
+        text: Option<String>,
+        options_json: Option<String>,
+    ) -> PyResult<String> {
+        let source = match (data, text) {
+            (Some(bytes), None) => picsmith::storage::UploadSource::Bytes(bytes),
+            (None, Some(text)) => picsmith::storage::UploadSource::from_text(&text),
+            _ => {
+                return Err(pyo3::exceptions::PyTypeError::new_err(
+                    "upload takes bytes, or a str holding a URL or base64",
+                ))
+            }
+        };
+        without_gil(py, || {
+            let options = picsmith::storage::parse_options(options_json.as_deref(), "options")?;
+            Ok(self.inner.upload(source, &options)?.to_json())
+        })
+    }
+
+    fn get_json(&self, py: Python<'_>, id: &str) -> PyResult<String> {
+        without_gil(py, || Ok(self.inner.get(id)?.to_json()))
+    }
+
+    fn get_by_path_json(&self, py: Python<'_>, path: &str) -> PyResult<String> {
+        without_gil(py, || Ok(self.inner.get_by_path(path)?.to_json()))
+    }
+
+    /// The stored bytes of an image by id or path.
+    fn read<'py>(&self, py: Python<'py>, reference: &str) -> PyResult<Bound<'py, PyBytes>> {
+        let (data, _) = without_gil(py, || self.inner.read(reference))?;
+        Ok(PyBytes::new(py, &data))
+    }
+
+    /// Renders a stored image; answers the image and whether the derived cache had it.
+    #[pyo3(signature = (reference, query, accept=None, signed=false))]
+    fn render(
+        &self,
+        py: Python<'_>,
+        reference: &str,
+        query: &str,
+        accept: Option<String>,
+        signed: bool,
+    ) -> PyResult<(Image, bool)> {
+        let rendered = without_gil(py, || {
+            if signed {
+                self.inner.render_private(reference, query, accept.as_deref())
+            } else {
+                self.inner.render(reference, query, accept.as_deref())
+            }
+        })?;
+        Ok((Image::from_output(py, rendered.output), rendered.cache_hit))
+    }
+
+    fn delete_json(&self, py: Python<'_>, ids: Vec<String>) -> PyResult<String> {
+        without_gil(py, || Ok(record_list_json(&self.inner.delete(&ids)?)))
+    }
+
+    fn add_tags_json(&self, py: Python<'_>, ids: Vec<String>, tags: Vec<String>) -> PyResult<String> {
+        without_gil(py, || Ok(record_list_json(&self.inner.add_tags(&ids, &tags)?)))
+    }
+
+    fn remove_tags_json(&self, py: Python<'_>, ids: Vec<String>, tags: Vec<String>) -> PyResult<String> {
+        without_gil(py, || Ok(record_list_json(&self.inner.remove_tags(&ids, &tags)?)))
+    }
+
+    #[pyo3(signature = (query_json=None))]
+    fn list_json(&self, py: Python<'_>, query_json: Option<String>) -> PyResult<String> {
+        without_gil(py, || {
+            let query = picsmith::storage::parse_options(query_json.as_deref(), "query")?;
+            let page = self.inner.list(&query)?;
+            Ok(serde_json::to_string(&page).expect("pages serialise"))
+        })
+    }
+
+    #[pyo3(signature = (account=None))]
+    fn usage_json(&self, py: Python<'_>, account: Option<String>) -> PyResult<String> {
+        without_gil(py, || {
+            let usage = self.inner.usage(account.as_deref())?;
+            Ok(serde_json::to_string(&usage).expect("usage serialises"))
+        })
+    }
+
+    fn sweep_expired(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        without_gil(py, || self.inner.sweep_expired())
+    }
+
+    fn gc_json(&self, py: Python<'_>, grace_seconds: f64) -> PyResult<String> {
+        if !(grace_seconds.is_finite() && grace_seconds >= 0.0) {
+            return Err(pyo3::exceptions::PyValueError::new_err("grace must be a non-negative number of seconds"));
+        }
+        without_gil(py, || {
+            let report = self.inner.gc(std::time::Duration::from_secs_f64(grace_seconds))?;
+            Ok(serde_json::to_string(&report).expect("reports serialise"))
+        })
+    }
+
+    fn verify(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        without_gil(py, || self.inner.verify())
+    }
+
+    fn fetch<'py>(&self, py: Python<'py>, url: &str) -> PyResult<Bound<'py, PyBytes>> {
+        let data = without_gil(py, || self.inner.fetch(url))?;
+        Ok(PyBytes::new(py, &data))
+    }
+}
+
 fn kind_name(kind: &ParamKind) -> &'static str {
     match kind {
         ParamKind::Bool => "bool",
@@ -419,6 +555,7 @@ fn _picsmith(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Warning>()?;
     module.add_class::<Image>()?;
     module.add_class::<Pipeline>()?;
+    module.add_class::<Library>()?;
     module.add_function(wrap_pyfunction!(process, module)?)?;
     module.add_function(wrap_pyfunction!(metadata_json, module)?)?;
     module.add_function(wrap_pyfunction!(parameters, module)?)?;

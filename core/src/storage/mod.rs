@@ -482,6 +482,66 @@ impl LibraryConfig {
     }
 }
 
+/// Overrides of a [`LibraryConfig`] as the bindings pass them (camelCase JSON keys, unknown
+/// keys refused).
+///
+/// ```
+/// use picsmith::storage::{LibraryConfig, LibrarySettings};
+/// let settings: LibrarySettings = serde_json::from_str(r#"{"storage": "memory://", "cache": "off"}"#).unwrap();
+/// let config = LibraryConfig::default().with_settings(settings);
+/// assert_eq!((config.storage.as_str(), config.cache_dir), ("memory://", None));
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct LibrarySettings {
+    pub storage: Option<String>,
+    pub catalog: Option<String>,
+    /// A folder, or `off`.
+    pub cache: Option<String>,
+    pub cache_max_bytes: Option<u64>,
+    pub quota_bytes: Option<u64>,
+    pub allow_private_addresses: Option<bool>,
+    pub allowed_hosts: Option<Vec<String>>,
+}
+
+impl LibraryConfig {
+    /// This configuration with every setting given in `settings` replaced.
+    pub fn with_settings(mut self, settings: LibrarySettings) -> LibraryConfig {
+        if let Some(storage) = settings.storage {
+            self.storage = storage;
+        }
+        if let Some(catalog) = settings.catalog {
+            self.catalog = catalog;
+        }
+        if let Some(cache) = settings.cache {
+            self.cache_dir = (cache != "off").then(|| PathBuf::from(cache));
+        }
+        if let Some(n) = settings.cache_max_bytes {
+            self.cache_max_bytes = n;
+        }
+        if let Some(n) = settings.quota_bytes {
+            self.quota_bytes = n;
+        }
+        if let Some(allow) = settings.allow_private_addresses {
+            self.fetch.allow_private = allow;
+        }
+        if let Some(hosts) = settings.allowed_hosts {
+            self.fetch.allowed_hosts = hosts;
+        }
+        self
+    }
+}
+
+/// Options JSON from a binding, parsed with a clear error naming the option.
+pub fn parse_options<T: serde::de::DeserializeOwned + Default>(json: Option<&str>, what: &str) -> Result<T> {
+    match json.map(str::trim).filter(|j| !j.is_empty() && *j != "null") {
+        None => Ok(T::default()),
+        Some(json) => serde_json::from_str(json).map_err(|e| {
+            Error::for_parameter(ErrorKind::InvalidParameter, what, format!("{what}: {e}"))
+        }),
+    }
+}
+
 struct Inner {
     runtime: tokio::runtime::Runtime,
     blobs: BlobStore,
