@@ -18,7 +18,7 @@
  * Minor version of the ABI described by this header. It grows when functions are added; a
  * caller built against minor N works with any library whose minor is N or more.
  */
-#define PICSMITH_ABI_VERSION_MINOR 3
+#define PICSMITH_ABI_VERSION_MINOR 4
 
 /**
  * `picsmith_metadata` field: the dominant colour and a palette of up to five colours.
@@ -84,6 +84,23 @@ typedef enum picsmith_status {
      * picsmith panicked; the panic was stopped at the ABI boundary (code `panic`).
      */
     PICSMITH_STATUS_PANIC = 8,
+    /**
+     * No stored image by that id or path (code `not_found`). Since ABI 2.4.
+     */
+    PICSMITH_STATUS_NOT_FOUND = 9,
+    /**
+     * Refused by policy: a private remote address, a private image without a signature (code
+     * `forbidden`). Since ABI 2.4.
+     */
+    PICSMITH_STATUS_FORBIDDEN = 10,
+    /**
+     * A remote source failed or timed out (code `upstream_error`). Since ABI 2.4.
+     */
+    PICSMITH_STATUS_UPSTREAM_ERROR = 11,
+    /**
+     * The blob store or the catalog failed (code `storage_unavailable`). Since ABI 2.4.
+     */
+    PICSMITH_STATUS_STORAGE_UNAVAILABLE = 12,
 } picsmith_status;
 
 /**
@@ -91,6 +108,13 @@ typedef enum picsmith_status {
  * or `picsmith_pipeline_run`, released with `picsmith_image_free`.
  */
 typedef struct picsmith_image picsmith_image;
+
+/**
+ * Originals, records and processed variants in one storage and catalog. Opaque; created by
+ * `picsmith_library_open`, released with `picsmith_library_free`. Safe to use from many
+ * threads at once.
+ */
+typedef struct picsmith_library picsmith_library;
 
 /**
  * A parsed, validated transform, reusable for many images. Opaque; created by
@@ -356,11 +380,13 @@ enum picsmith_status picsmith_metadata(const uint8_t *input,
                                        char **out);
 
 /**
- * Releases a string from `picsmith_metadata`. NULL is a no-op. Since ABI 2.3.
+ * Releases a string from `picsmith_metadata` or a `picsmith_library_*` call. NULL is a no-op.
+ * Since ABI 2.3.
  *
  * # Safety
  *
- * `text` must be NULL or a string from `picsmith_metadata` that has not been freed.
+ * `text` must be NULL or a string from `picsmith_metadata` or a `picsmith_library_*` call
+ * that has not been freed.
  *
  * Ownership: takes ownership of the string.
  *
@@ -575,6 +601,201 @@ uint32_t picsmith_abi_version_minor(void);
  * Thread safety: may be called from any thread.
  */
 const char *picsmith_version(void);
+
+/**
+ * Opens a library. `settings_json` (NULL for none) overrides the environment
+ * (`PICSMITH_STORAGE`, `PICSMITH_CATALOG`, ...), which overrides the embedded default of files
+ * under `./picsmith-data` and SQLite: `{"storage": "s3://BUCKET?endpoint=…&path_style=true",
+ * "catalog": "postgres://USER@HOST:PORT/DB", "cache": "off", "quotaBytes": 1073741824,
+ * "allowPrivateAddresses": false, "allowedHosts": ["*.example.com"]}`.
+ *
+ * ```c
+ * picsmith_library *lib = NULL;
+ * if (picsmith_library_open("{\"storage\": \"memory://\"}", NULL, &lib) != PICSMITH_STATUS_OK)
+ *     fprintf(stderr, "%s\n", picsmith_last_error_message());
+ * ```
+ *
+ * # Safety
+ *
+ * `settings_json` is NULL or a NUL-terminated UTF-8 string; `limits` is NULL (the defaults) or
+ * points to a `picsmith_limits`; `out` must be valid for writing one pointer.
+ *
+ * Ownership: the caller owns `*out` and releases it with `picsmith_library_free`.
+ *
+ * Thread safety: may be called from any number of threads at once.
+ */
+enum picsmith_status picsmith_library_open(const char *settings_json,
+                                           const struct picsmith_limits *limits,
+                                           struct picsmith_library **out);
+
+/**
+ * Releases a library. NULL is a no-op.
+ *
+ * # Safety
+ *
+ * `library` must be NULL or a library from `picsmith_library_open` that has not been freed.
+ *
+ * Thread safety: no other thread may be using the library.
+ */
+void picsmith_library_free(struct picsmith_library *library);
+
+/**
+ * Stores an image given as bytes and writes its record as JSON to `*out`. `options_json`
+ * (NULL for the defaults): `{"fileName", "folder", "path", "useUniqueFileName", "tags",
+ * "title", "description", "albumId", "categoryId", "customCoordinates", "isPrivate", "nsfw",
+ * "expiration" (ISO 8601, e.g. "PT5M"), "account", "transform", "prerender"}`. Nothing is kept
+ * when it fails.
+ *
+ * # Safety
+ *
+ * `library` is a live library; `data` is valid for reads of `len` bytes; `options_json` is
+ * NULL or a NUL-terminated UTF-8 string; `out` must be valid for writing one pointer.
+ *
+ * Ownership: the caller owns `*out` (release with `picsmith_string_free`).
+ *
+ * Thread safety: may be called from any number of threads at once.
+ */
+enum picsmith_status picsmith_library_upload(const struct picsmith_library *library,
+                                             const uint8_t *data,
+                                             size_t len,
+                                             const char *options_json,
+                                             char **out);
+
+/**
+ * As `picsmith_library_upload`, with the image given as text: an http(s) URL (fetched under
+ * the library's address policy) or base64 (a `data:` URI too).
+ *
+ * # Safety
+ *
+ * As `picsmith_library_upload`, with `text` a NUL-terminated UTF-8 string.
+ */
+enum picsmith_status picsmith_library_upload_text(const struct picsmith_library *library,
+                                                  const char *text,
+                                                  const char *options_json,
+                                                  char **out);
+
+/**
+ * The record of an image by id or by path (`/folder/name.jpg`), as JSON.
+ *
+ * # Safety
+ *
+ * `library` is a live library; `reference` a NUL-terminated UTF-8 string; `out` writable.
+ *
+ * Ownership: the caller owns `*out` (release with `picsmith_string_free`).
+ */
+enum picsmith_status picsmith_library_get(const struct picsmith_library *library,
+                                          const char *reference,
+                                          char **out);
+
+/**
+ * The stored bytes of an image by id or path.
+ *
+ * # Safety
+ *
+ * `library` is a live library; `reference` a NUL-terminated UTF-8 string; `data` and `len`
+ * valid for writing (set to NULL and 0 on failure).
+ *
+ * Ownership: the caller owns `*data` and releases it with `picsmith_buffer_free(data, len)`.
+ */
+enum picsmith_status picsmith_library_read(const struct picsmith_library *library,
+                                           const char *reference,
+                                           uint8_t **data,
+                                           size_t *len);
+
+/**
+ * Transforms a stored image (by path or id) through the derived cache; `*cache_hit` (when not
+ * NULL) tells whether the cache had it. Private images need `signed_request` true, which the
+ * caller sets only after verifying the request's signature.
+ *
+ * # Safety
+ *
+ * `library` is a live library; `reference` and `query` NUL-terminated UTF-8 strings; `accept`
+ * NULL or one; `cache_hit` NULL or writable; `out` writable.
+ *
+ * Ownership: the caller owns `*out` (release with `picsmith_image_free`).
+ */
+enum picsmith_status picsmith_library_render(const struct picsmith_library *library,
+                                             const char *reference,
+                                             const char *query,
+                                             const char *accept,
+                                             bool signed_request,
+                                             bool *cache_hit,
+                                             struct picsmith_image **out);
+
+/**
+ * Deletes up to 20 images; `ids_json` is a JSON array of ids. Writes the deleted records as a
+ * JSON array. An unknown id deletes nothing (`PICSMITH_STATUS_NOT_FOUND`).
+ *
+ * # Safety
+ *
+ * `library` is a live library; `ids_json` a NUL-terminated UTF-8 string; `out` writable.
+ *
+ * Ownership: the caller owns `*out` (release with `picsmith_string_free`).
+ */
+enum picsmith_status picsmith_library_delete(const struct picsmith_library *library,
+                                             const char *ids_json,
+                                             char **out);
+
+/**
+ * Adds (`add` true) or removes tags on up to 20 images; `ids_json` and `tags_json` are JSON
+ * arrays of strings. Writes the updated records as a JSON array; all or nothing.
+ *
+ * # Safety
+ *
+ * `library` is a live library; `ids_json` and `tags_json` NUL-terminated UTF-8 strings; `out`
+ * writable.
+ *
+ * Ownership: the caller owns `*out` (release with `picsmith_string_free`).
+ */
+enum picsmith_status picsmith_library_tag(const struct picsmith_library *library,
+                                          const char *ids_json,
+                                          const char *tags_json,
+                                          bool add,
+                                          char **out);
+
+/**
+ * A page of records, newest first: `{"images": [...], "total": n}`. `query_json` (NULL for
+ * all): `{"folder", "tag", "account", "limit" (1-1000, default 100), "skip"}`.
+ *
+ * # Safety
+ *
+ * `library` is a live library; `query_json` NULL or a NUL-terminated UTF-8 string; `out`
+ * writable.
+ *
+ * Ownership: the caller owns `*out` (release with `picsmith_string_free`).
+ */
+enum picsmith_status picsmith_library_list(const struct picsmith_library *library,
+                                           const char *query_json,
+                                           char **out);
+
+/**
+ * Storage use of one account (NULL: all), as ImageResizer.io's account call reports it:
+ * `{"num_images", "storage": {"max", "max_readable", "used", "used_readable", "remaining",
+ * "remaining_readable"}}`.
+ *
+ * # Safety
+ *
+ * `library` is a live library; `account` NULL or a NUL-terminated UTF-8 string; `out` writable.
+ *
+ * Ownership: the caller owns `*out` (release with `picsmith_string_free`).
+ */
+enum picsmith_status picsmith_library_usage(const struct picsmith_library *library,
+                                            const char *account,
+                                            char **out);
+
+/**
+ * Housekeeping: deletes expired images, then removes blobs no record points at that are older
+ * than `gc_grace_seconds`. Writes `{"expired": [ids], "removedBlobs": n, "removedBytes": n}`.
+ *
+ * # Safety
+ *
+ * `library` is a live library; `out` writable.
+ *
+ * Ownership: the caller owns `*out` (release with `picsmith_string_free`).
+ */
+enum picsmith_status picsmith_library_maintain(const struct picsmith_library *library,
+                                               uint64_t gc_grace_seconds,
+                                               char **out);
 
 #ifdef __cplusplus
 }  // extern "C"

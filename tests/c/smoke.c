@@ -8,6 +8,8 @@
 #define _POSIX_C_SOURCE 200809L /* pthread barriers under -std=c11 */
 
 #include <pthread.h>
+#include <stdbool.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,6 +303,147 @@ static void test_with_image(const uint8_t *jpeg, size_t jpeg_len) {
     picsmith_image_free(img);
 }
 
+/* The storage client on one backend: upload, read, render through the cache, tag, list,
+ * usage, delete, and the errors of bad input. */
+static void test_library_on(const char *backend, const char *settings) {
+    char what[256];
+    picsmith_library *lib = NULL;
+    picsmith_status s = picsmith_library_open(settings, NULL, &lib);
+    snprintf(what, sizeof what, "%s: picsmith_library_open", backend);
+    check(s == PICSMITH_STATUS_OK && lib != NULL, what);
+    if (lib == NULL) {
+        return;
+    }
+    size_t fixture_len = 0;
+    unsigned char *fixture = read_file("tests/fixtures/gray-320.jpg", &fixture_len);
+    char *json = NULL;
+    s = picsmith_library_upload(lib, fixture, fixture_len,
+                                "{\"fileName\": \"cat photo.jpg\", \"folder\": \"/pets\", "
+                                "\"tags\": [\"cat\"]}",
+                                &json);
+    snprintf(what, sizeof what, "%s: upload answers the record as JSON", backend);
+    check(s == PICSMITH_STATUS_OK && json != NULL &&
+              strstr(json, "\"folder\":\"/pets/\"") != NULL &&
+              strstr(json, "\"name\":\"cat_photo_") != NULL &&
+              strstr(json, "\"tags\":[\"cat\"]") != NULL,
+          what);
+    char id[32] = {0};
+    char *at = json ? strstr(json, "\"id\":\"") : NULL;
+    if (at != NULL) {
+        sscanf(at + 6, "%31[0-9A-Za-z]", id);
+    }
+    picsmith_string_free(json);
+
+    uint8_t *data = NULL;
+    size_t len = 0;
+    s = picsmith_library_read(lib, id, &data, &len);
+    snprintf(what, sizeof what, "%s: read gives back the uploaded bytes", backend);
+    check(s == PICSMITH_STATUS_OK && len == fixture_len && memcmp(data, fixture, len) == 0, what);
+    picsmith_buffer_free(data, len);
+
+    for (int round = 0; round < 2; round++) {
+        picsmith_image *img = NULL;
+        bool hit = true;
+        s = picsmith_library_render(lib, id, "width=100&format=webp", NULL, false, &hit, &img);
+        snprintf(what, sizeof what, "%s: render %s the derived cache", backend,
+                 round == 0 ? "misses" : "hits");
+        check(s == PICSMITH_STATUS_OK && picsmith_image_width(img) == 100 && hit == (round == 1),
+              what);
+        picsmith_image_free(img);
+    }
+
+    char ids[64];
+    snprintf(ids, sizeof ids, "[\"%s\"]", id);
+    s = picsmith_library_tag(lib, ids, "[\"pet\", \"gray\"]", true, &json);
+    snprintf(what, sizeof what, "%s: tags are added", backend);
+    check(s == PICSMITH_STATUS_OK && strstr(json, "\"tags\":[\"cat\",\"pet\",\"gray\"]") != NULL,
+          what);
+    picsmith_string_free(json);
+    s = picsmith_library_list(lib, "{\"tag\": \"pet\"}", &json);
+    snprintf(what, sizeof what, "%s: list finds the image by tag", backend);
+    check(s == PICSMITH_STATUS_OK && strstr(json, "\"total\":1") != NULL, what);
+    picsmith_string_free(json);
+    s = picsmith_library_usage(lib, NULL, &json);
+    snprintf(what, sizeof what, "%s: usage counts the image", backend);
+    check(s == PICSMITH_STATUS_OK && strstr(json, "\"num_images\":1") != NULL, what);
+    picsmith_string_free(json);
+
+    s = picsmith_library_upload(lib, (const uint8_t *)"text", 4, NULL, &json);
+    snprintf(what, sizeof what, "%s: a non-image is PICSMITH_STATUS_UNSUPPORTED_FORMAT", backend);
+    check(s == PICSMITH_STATUS_UNSUPPORTED_FORMAT && json == NULL, what);
+    s = picsmith_library_upload_text(lib, "http://10.0.0.1/x.jpg", NULL, &json);
+    snprintf(what, sizeof what, "%s: a private URL is PICSMITH_STATUS_FORBIDDEN", backend);
+    check(s == PICSMITH_STATUS_FORBIDDEN && str_is(picsmith_last_error_code(), "forbidden"),
+          what);
+    s = picsmith_library_upload(lib, fixture, fixture_len, "{\"fileName\": \"../x.jpg\"}", &json);
+    snprintf(what, sizeof what, "%s: path traversal names fileName", backend);
+    check(s == PICSMITH_STATUS_INVALID_PARAMETER &&
+              str_is(picsmith_last_error_parameter(), "fileName"),
+          what);
+    s = picsmith_library_tag(lib, ids, "not json", true, &json);
+    snprintf(what, sizeof what, "%s: a bad tag list is PICSMITH_STATUS_INVALID_PARAMETER", backend);
+    check(s == PICSMITH_STATUS_INVALID_PARAMETER, what);
+
+    s = picsmith_library_delete(lib, ids, &json);
+    picsmith_string_free(json);
+    s = picsmith_library_get(lib, id, &json);
+    snprintf(what, sizeof what, "%s: a deleted image is PICSMITH_STATUS_NOT_FOUND", backend);
+    check(s == PICSMITH_STATUS_NOT_FOUND && json == NULL, what);
+    s = picsmith_library_maintain(lib, 0, &json);
+    snprintf(what, sizeof what, "%s: maintenance finds nothing left behind", backend);
+    check(s == PICSMITH_STATUS_OK && strstr(json, "\"removedBlobs\":0") != NULL, what);
+    picsmith_string_free(json);
+    free(fixture);
+    picsmith_library_free(lib);
+}
+
+static void test_library_s3_postgres(const char *dir);
+
+static void test_library(void) {
+    char dir[] = "/tmp/picsmith-c-XXXXXX";
+    if (mkdtemp(dir) == NULL) {
+        check(0, "a temporary folder for the library");
+        return;
+    }
+    char settings[1024];
+    snprintf(settings, sizeof settings,
+             "{\"storage\": \"file://%s/data\", \"catalog\": \"sqlite://%s/data/catalog.db\", "
+             "\"cache\": \"%s/cache\"}",
+             dir, dir, dir);
+    test_library_on("local+sqlite", settings);
+    test_library_s3_postgres(dir);
+    char command[1200];
+    snprintf(command, sizeof command, "rm -rf '%s'", dir);
+    if (system(command) != 0) {
+        printf("note: could not remove %s\n", dir);
+    }
+}
+
+/* The same calls against the real S3 server and PostgreSQL that with-servers.sh started. */
+static void test_library_s3_postgres(const char *dir) {
+    char settings[1024];
+    char command[1200];
+    const char *endpoint = getenv("PICSMITH_TEST_S3_ENDPOINT");
+    const char *root = getenv("PICSMITH_TEST_S3_ROOT");
+    const char *postgres = getenv("PICSMITH_TEST_POSTGRES");
+    if (!endpoint || !root || !postgres) {
+        printf("SKIP s3+postgres: run under tests/servers/with-servers.sh, as make test does\n");
+        return;
+    }
+    const char *port = strrchr(postgres, ':');
+    char name[32];
+    snprintf(name, sizeof name, "c%ld", (long)getpid());
+    snprintf(command, sizeof command,
+             "mkdir -p '%s/%s' && createdb -h 127.0.0.1 -p %s -U postgres %s", root, name,
+             port ? port + 1 : "5432", name);
+    check(system(command) == 0, "s3+postgres: a fresh bucket and database");
+    snprintf(settings, sizeof settings,
+             "{\"storage\": \"s3://%s?endpoint=%s&region=us-east-1&path_style=true\", "
+             "\"catalog\": \"%s/%s\", \"cache\": \"%s/s3-cache\"}",
+             name, endpoint, postgres, name, dir);
+    test_library_on("s3+postgres", settings);
+}
+
 int main(int argc, char **argv) {
     char corpus_path[4096];
     const char *path = argc > 1 ? argv[1] : NULL;
@@ -324,6 +467,8 @@ int main(int argc, char **argv) {
         test_with_image(jpeg, len);
         free(jpeg);
     }
+
+    test_library();
 
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

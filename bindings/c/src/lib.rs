@@ -33,6 +33,9 @@ use std::sync::{Arc, Mutex};
 
 use engine::{Error, ErrorKind, Format, Limits, Options, Output, Pipeline};
 
+mod library;
+pub use library::*;
+
 /// Major version of the ABI described by this header. It changes when a function, type or
 /// constant changes incompatibly; a caller must refuse a library whose
 /// `picsmith_abi_version_major()` differs from this value.
@@ -40,7 +43,7 @@ pub const PICSMITH_ABI_VERSION_MAJOR: u32 = 2;
 
 /// Minor version of the ABI described by this header. It grows when functions are added; a
 /// caller built against minor N works with any library whose minor is N or more.
-pub const PICSMITH_ABI_VERSION_MINOR: u32 = 3;
+pub const PICSMITH_ABI_VERSION_MINOR: u32 = 4;
 
 /// The outcome of a call. `PICSMITH_STATUS_OK` is 0; the statuses from
 /// `PICSMITH_STATUS_INVALID_PARAMETER` to `PICSMITH_STATUS_INTERNAL` follow the error kinds of
@@ -68,10 +71,19 @@ pub enum picsmith_status {
     InvalidArgument = 7,
     /// picsmith panicked; the panic was stopped at the ABI boundary (code `panic`).
     Panic = 8,
+    /// No stored image by that id or path (code `not_found`). Since ABI 2.4.
+    NotFound = 9,
+    /// Refused by policy: a private remote address, a private image without a signature (code
+    /// `forbidden`). Since ABI 2.4.
+    Forbidden = 10,
+    /// A remote source failed or timed out (code `upstream_error`). Since ABI 2.4.
+    UpstreamError = 11,
+    /// The blob store or the catalog failed (code `storage_unavailable`). Since ABI 2.4.
+    StorageUnavailable = 12,
 }
 
 /// The one mapping from core error kinds to statuses, in `ErrorKind::ALL` order.
-const KIND_STATUS: [(ErrorKind, picsmith_status); 6] = [
+const KIND_STATUS: [(ErrorKind, picsmith_status); 10] = [
     (
         ErrorKind::InvalidParameter,
         picsmith_status::InvalidParameter,
@@ -84,6 +96,13 @@ const KIND_STATUS: [(ErrorKind, picsmith_status); 6] = [
     (ErrorKind::InvalidImage, picsmith_status::InvalidImage),
     (ErrorKind::Unsupported, picsmith_status::Unsupported),
     (ErrorKind::Internal, picsmith_status::Internal),
+    (ErrorKind::NotFound, picsmith_status::NotFound),
+    (ErrorKind::Forbidden, picsmith_status::Forbidden),
+    (ErrorKind::UpstreamError, picsmith_status::UpstreamError),
+    (
+        ErrorKind::StorageUnavailable,
+        picsmith_status::StorageUnavailable,
+    ),
 ];
 
 // A kind added to the core stops this build, instead of silently becoming `Internal`.
@@ -790,11 +809,13 @@ pub unsafe extern "C" fn picsmith_metadata(
     })
 }
 
-/// Releases a string from `picsmith_metadata`. NULL is a no-op. Since ABI 2.3.
+/// Releases a string from `picsmith_metadata` or a `picsmith_library_*` call. NULL is a no-op.
+/// Since ABI 2.3.
 ///
 /// # Safety
 ///
-/// `text` must be NULL or a string from `picsmith_metadata` that has not been freed.
+/// `text` must be NULL or a string from `picsmith_metadata` or a `picsmith_library_*` call
+/// that has not been freed.
 ///
 /// Ownership: takes ownership of the string.
 ///

@@ -60,11 +60,7 @@ fn class_of(kind: ErrorKind) -> Option<(&'static str, &'static str, bool)> {
             "A bug or an unexpected failure inside picsmith or a codec.",
             false,
         ),
-        ErrorKind::NotFound => (
-            "NotFound",
-            "No stored image by that id or path.",
-            false,
-        ),
+        ErrorKind::NotFound => ("NotFound", "No stored image by that id or path.", false),
         ErrorKind::Forbidden => (
             "Forbidden",
             "Refused by policy: a private or unlisted remote address, a switched-off origin, \

@@ -387,7 +387,11 @@ fn record_list_json(records: &[picsmith::storage::ImageRecord]) -> String {
 impl Library {
     #[new]
     #[pyo3(signature = (settings_json=None, limits=None))]
-    fn new(py: Python<'_>, settings_json: Option<String>, limits: Option<&Limits>) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        settings_json: Option<String>,
+        limits: Option<&Limits>,
+    ) -> PyResult<Self> {
         let limits = limits_or_default(limits);
         let inner = without_gil(py, move || {
             let settings = picsmith::storage::parse_options(settings_json.as_deref(), "settings")?;
@@ -447,7 +451,8 @@ impl Library {
     ) -> PyResult<(Image, bool)> {
         let rendered = without_gil(py, || {
             if signed {
-                self.inner.render_private(reference, query, accept.as_deref())
+                self.inner
+                    .render_private(reference, query, accept.as_deref())
             } else {
                 self.inner.render(reference, query, accept.as_deref())
             }
@@ -459,12 +464,26 @@ impl Library {
         without_gil(py, || Ok(record_list_json(&self.inner.delete(&ids)?)))
     }
 
-    fn add_tags_json(&self, py: Python<'_>, ids: Vec<String>, tags: Vec<String>) -> PyResult<String> {
-        without_gil(py, || Ok(record_list_json(&self.inner.add_tags(&ids, &tags)?)))
+    fn add_tags_json(
+        &self,
+        py: Python<'_>,
+        ids: Vec<String>,
+        tags: Vec<String>,
+    ) -> PyResult<String> {
+        without_gil(py, || {
+            Ok(record_list_json(&self.inner.add_tags(&ids, &tags)?))
+        })
     }
 
-    fn remove_tags_json(&self, py: Python<'_>, ids: Vec<String>, tags: Vec<String>) -> PyResult<String> {
-        without_gil(py, || Ok(record_list_json(&self.inner.remove_tags(&ids, &tags)?)))
+    fn remove_tags_json(
+        &self,
+        py: Python<'_>,
+        ids: Vec<String>,
+        tags: Vec<String>,
+    ) -> PyResult<String> {
+        without_gil(py, || {
+            Ok(record_list_json(&self.inner.remove_tags(&ids, &tags)?))
+        })
     }
 
     #[pyo3(signature = (query_json=None))]
@@ -490,10 +509,14 @@ impl Library {
 
     fn gc_json(&self, py: Python<'_>, grace_seconds: f64) -> PyResult<String> {
         if !(grace_seconds.is_finite() && grace_seconds >= 0.0) {
-            return Err(pyo3::exceptions::PyValueError::new_err("grace must be a non-negative number of seconds"));
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "grace must be a non-negative number of seconds",
+            ));
         }
         without_gil(py, || {
-            let report = self.inner.gc(std::time::Duration::from_secs_f64(grace_seconds))?;
+            let report = self
+                .inner
+                .gc(std::time::Duration::from_secs_f64(grace_seconds))?;
             Ok(serde_json::to_string(&report).expect("reports serialise"))
         })
     }

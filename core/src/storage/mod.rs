@@ -533,8 +533,14 @@ impl LibraryConfig {
 }
 
 /// Options JSON from a binding, parsed with a clear error naming the option.
-pub fn parse_options<T: serde::de::DeserializeOwned + Default>(json: Option<&str>, what: &str) -> Result<T> {
-    match json.map(str::trim).filter(|j| !j.is_empty() && *j != "null") {
+pub fn parse_options<T: serde::de::DeserializeOwned + Default>(
+    json: Option<&str>,
+    what: &str,
+) -> Result<T> {
+    match json
+        .map(str::trim)
+        .filter(|j| !j.is_empty() && *j != "null")
+    {
         None => Ok(T::default()),
         Some(json) => serde_json::from_str(json).map_err(|e| {
             Error::for_parameter(ErrorKind::InvalidParameter, what, format!("{what}: {e}"))
