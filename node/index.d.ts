@@ -9,6 +9,61 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * Originals in a blob store, records in a catalog, variants in a local cache: the storage
+ * client of the engine. Settings override the environment (`PICSMITH_STORAGE`,
+ * `PICSMITH_CATALOG`, ...), which overrides the embedded default (files under
+ * `./picsmith-data`, SQLite). Every method runs on the libuv thread pool and resolves to plain
+ * objects with camelCase keys; errors reject as `process` does.
+ *
+ * ```js
+ * const lib = Library.open({ storage: 'memory://', catalog: 'sqlite:///tmp/c.db' })
+ * const record = await lib.upload(readFileSync('cat.jpg'), { fileName: 'cat.jpg', tags: ['cat'] })
+ * const { image, cacheHit } = await lib.render(record.path, 'width=200&format=webp')
+ * ```
+ */
+export declare class Library {
+  /**
+   * Opens (and for the embedded default creates) the storage, catalog and cache. Settings:
+   * `storage`, `catalog`, `cache` (a folder or `off`), `cacheMaxBytes`, `quotaBytes`,
+   * `allowPrivateAddresses`, `allowedHosts`.
+   */
+  static open(settings?: Record<string, unknown> | null, limits?: Limits | null): Library
+  /**
+   * Stores an image (a Buffer, or a string holding an http(s) URL or base64) and resolves to
+   * its record. Options: `fileName`, `folder`, `path`, `useUniqueFileName`, `tags`, `title`,
+   * `description`, `albumId`, `categoryId`, `customCoordinates`, `isPrivate`, `nsfw`,
+   * `expiration` (ISO 8601, e.g. `PT5M`), `account`, `transform`, `prerender`.
+   */
+  upload(file: Buffer | string, options?: Record<string, unknown> | null): Promise<Record<string, any>>
+  /** The record of an image by id, or by path when the reference contains a `/`. */
+  get(reference: string): Promise<Record<string, any>>
+  /** The stored bytes of an image by id or path. */
+  read(reference: string): Promise<Buffer>
+  /**
+   * Transforms a stored image through the derived cache. Private images need
+   * `signed: true`, set only after verifying the request's signature.
+   */
+  render(reference: string, query: string, accept?: string | undefined | null, signed?: boolean | undefined | null): Promise<RenderedImage>
+  /** Deletes up to 20 images; an unknown id deletes nothing and rejects with `not_found`. */
+  delete(ids: Array<string>): Promise<Array<Record<string, any>>>
+  /** Adds tags to up to 20 images (at most 20 tags an image; all or nothing). */
+  addTags(ids: Array<string>, tags: Array<string>): Promise<Array<Record<string, any>>>
+  /** Removes tags from up to 20 images. */
+  removeTags(ids: Array<string>, tags: Array<string>): Promise<Array<Record<string, any>>>
+  /** A page of records, newest first. Query: `folder`, `tag`, `account`, `limit`, `skip`. */
+  list(query?: Record<string, unknown> | null): Promise<{ images: Array<Record<string, any>>, total: number }>
+  /** Images and bytes stored for one account (or all), against the quota. */
+  usage(account?: string | undefined | null): Promise<Record<string, any>>
+  /**
+   * Deletes expired images, then removes blobs no record points at that are older than
+   * `gcGraceSeconds` (default 3600). Resolves to `{expired, removedBlobs, removedBytes}`.
+   */
+  maintain(gcGraceSeconds?: number | undefined | null): Promise<{ expired: string[], removedBlobs: number, removedBytes: number }>
+  /** Ids whose blob is missing or has the wrong size (empty when consistent). */
+  verify(): Promise<string[]>
+}
+
 /** A transform parsed once and reusable for many images, concurrently too. */
 export declare class Pipeline {
   /**
@@ -140,6 +195,12 @@ export interface ProcessOptions {
    * `<assets>/logo.png`); without it, layer images are skipped with a warning.
    */
   assets?: string
+}
+
+/** A stored image, rendered, and whether the derived cache had it. */
+export interface RenderedImage {
+  image: Image
+  cacheHit: boolean
 }
 
 /** Options of `Pipeline.run`; strictness was decided when the pipeline was parsed. */

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.Library = nativeBinding.Library
 module.exports.Pipeline = nativeBinding.Pipeline
 module.exports.metadata = nativeBinding.metadata
 module.exports.parameters = nativeBinding.parameters

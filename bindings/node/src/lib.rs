@@ -315,10 +315,11 @@ impl IntoJs for picsmith::Output {
     }
 }
 
-/// Metadata as a plain JavaScript object (napi converts JSON values, but names no type for them).
-pub struct MetadataObject(serde_json::Value);
+/// A JSON result (metadata, records, pages) as a plain JavaScript object: napi converts JSON
+/// values, but names no type for them.
+pub struct JsonObject(serde_json::Value);
 
-impl TypeName for MetadataObject {
+impl TypeName for JsonObject {
     fn type_name() -> &'static str {
         "Object"
     }
@@ -328,7 +329,7 @@ impl TypeName for MetadataObject {
     }
 }
 
-impl ToNapiValue for MetadataObject {
+impl ToNapiValue for JsonObject {
     unsafe fn to_napi_value(
         env: napi::sys::napi_env,
         value: Self,
@@ -339,10 +340,281 @@ impl ToNapiValue for MetadataObject {
 }
 
 impl IntoJs for picsmith::Metadata {
-    type Js = MetadataObject;
+    type Js = JsonObject;
 
-    fn into_js(self) -> MetadataObject {
-        MetadataObject(serde_json::to_value(&self).expect("metadata serialises"))
+    fn into_js(self) -> JsonObject {
+        JsonObject(serde_json::to_value(&self).expect("metadata serialises"))
+    }
+}
+
+/// A stored image, rendered, and whether the derived cache had it.
+#[napi(object)]
+pub struct RenderedImage {
+    pub image: Image,
+    pub cache_hit: bool,
+}
+
+impl IntoJs for picsmith::storage::Rendered {
+    type Js = RenderedImage;
+
+    fn into_js(self) -> RenderedImage {
+        RenderedImage {
+            image: self.output.into_js(),
+            cache_hit: self.cache_hit,
+        }
+    }
+}
+
+impl IntoJs for serde_json::Value {
+    type Js = JsonObject;
+
+    fn into_js(self) -> JsonObject {
+        JsonObject(self)
+    }
+}
+
+fn json_of<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).expect("storage results serialise")
+}
+
+/// Originals in a blob store, records in a catalog, variants in a local cache: the storage
+/// client of the engine. Settings override the environment (`PICSMITH_STORAGE`,
+/// `PICSMITH_CATALOG`, ...), which overrides the embedded default (files under
+/// `./picsmith-data`, SQLite). Every method runs on the libuv thread pool and resolves to plain
+/// objects with camelCase keys; errors reject as `process` does.
+///
+/// ```js
+/// const lib = Library.open({ storage: 'memory://', catalog: 'sqlite:///tmp/c.db' })
+/// const record = await lib.upload(readFileSync('cat.jpg'), { fileName: 'cat.jpg', tags: ['cat'] })
+/// const { image, cacheHit } = await lib.render(record.path, 'width=200&format=webp')
+/// ```
+#[napi]
+pub struct Library {
+    inner: picsmith::storage::Library,
+}
+
+#[napi]
+impl Library {
+    /// Opens (and for the embedded default creates) the storage, catalog and cache. Settings:
+    /// `storage`, `catalog`, `cache` (a folder or `off`), `cacheMaxBytes`, `quotaBytes`,
+    /// `allowPrivateAddresses`, `allowedHosts`.
+    #[napi(
+        factory,
+        ts_args_type = "settings?: Record<string, unknown> | null, limits?: Limits | null"
+    )]
+    pub fn open(
+        env: Env,
+        settings: Option<serde_json::Value>,
+        limits: Option<Limits>,
+    ) -> napi::Result<Library> {
+        let limits = to_limits(&env, limits)?;
+        let opened = (|| {
+            let settings = from_json(settings, "settings")?;
+            let mut config = picsmith::storage::LibraryConfig::from_env()?.with_settings(settings);
+            config.limits = limits;
+            picsmith::storage::Library::open(config)
+        })();
+        opened
+            .map(|inner| Library { inner })
+            .map_err(|e| errors::to_js_error(&env, &e))
+    }
+
+    /// Stores an image (a Buffer, or a string holding an http(s) URL or base64) and resolves to
+    /// its record. Options: `fileName`, `folder`, `path`, `useUniqueFileName`, `tags`, `title`,
+    /// `description`, `albumId`, `categoryId`, `customCoordinates`, `isPrivate`, `nsfw`,
+    /// `expiration` (ISO 8601, e.g. `PT5M`), `account`, `transform`, `prerender`.
+    #[napi(
+        ts_args_type = "file: Buffer | string, options?: Record<string, unknown> | null",
+        ts_return_type = "Promise<Record<string, any>>"
+    )]
+    pub fn upload(
+        &self,
+        file: napi::Either<Buffer, String>,
+        options: Option<serde_json::Value>,
+    ) -> AsyncTask<LibraryTask<serde_json::Value>> {
+        let source = match file {
+            // The bytes are copied once here: the upload keeps them past this call.
+            napi::Either::A(buffer) => picsmith::storage::UploadSource::Bytes(buffer.to_vec()),
+            napi::Either::B(text) => picsmith::storage::UploadSource::from_text(&text),
+        };
+        self.task(move |lib| {
+            let options = from_json(options, "options")?;
+            Ok(json_of(&lib.upload(source, &options)?))
+        })
+    }
+
+    /// The record of an image by id, or by path when the reference contains a `/`.
+    #[napi(ts_return_type = "Promise<Record<string, any>>")]
+    pub fn get(&self, reference: String) -> AsyncTask<LibraryTask<serde_json::Value>> {
+        self.task(move |lib| {
+            let record = if reference.contains('/') {
+                lib.get_by_path(&reference)?
+            } else {
+                lib.get(&reference)?
+            };
+            Ok(json_of(&record))
+        })
+    }
+
+    /// The stored bytes of an image by id or path.
+    #[napi(ts_return_type = "Promise<Buffer>")]
+    pub fn read(&self, reference: String) -> AsyncTask<LibraryTask<Vec<u8>>> {
+        self.task(move |lib| Ok(lib.read(&reference)?.0))
+    }
+
+    /// Transforms a stored image through the derived cache. Private images need
+    /// `signed: true`, set only after verifying the request's signature.
+    #[napi(ts_return_type = "Promise<RenderedImage>")]
+    pub fn render(
+        &self,
+        reference: String,
+        query: String,
+        accept: Option<String>,
+        signed: Option<bool>,
+    ) -> AsyncTask<LibraryTask<picsmith::storage::Rendered>> {
+        self.task(move |lib| {
+            if signed.unwrap_or(false) {
+                lib.render_private(&reference, &query, accept.as_deref())
+            } else {
+                lib.render(&reference, &query, accept.as_deref())
+            }
+        })
+    }
+
+    /// Deletes up to 20 images; an unknown id deletes nothing and rejects with `not_found`.
+    #[napi(ts_return_type = "Promise<Array<Record<string, any>>>")]
+    pub fn delete(&self, ids: Vec<String>) -> AsyncTask<LibraryTask<serde_json::Value>> {
+        self.task(move |lib| Ok(json_of(&lib.delete(&ids)?)))
+    }
+
+    /// Adds tags to up to 20 images (at most 20 tags an image; all or nothing).
+    #[napi(ts_return_type = "Promise<Array<Record<string, any>>>")]
+    pub fn add_tags(
+        &self,
+        ids: Vec<String>,
+        tags: Vec<String>,
+    ) -> AsyncTask<LibraryTask<serde_json::Value>> {
+        self.task(move |lib| Ok(json_of(&lib.add_tags(&ids, &tags)?)))
+    }
+
+    /// Removes tags from up to 20 images.
+    #[napi(ts_return_type = "Promise<Array<Record<string, any>>>")]
+    pub fn remove_tags(
+        &self,
+        ids: Vec<String>,
+        tags: Vec<String>,
+    ) -> AsyncTask<LibraryTask<serde_json::Value>> {
+        self.task(move |lib| Ok(json_of(&lib.remove_tags(&ids, &tags)?)))
+    }
+
+    /// A page of records, newest first. Query: `folder`, `tag`, `account`, `limit`, `skip`.
+    #[napi(
+        ts_args_type = "query?: Record<string, unknown> | null",
+        ts_return_type = "Promise<{ images: Array<Record<string, any>>, total: number }>"
+    )]
+    pub fn list(
+        &self,
+        query: Option<serde_json::Value>,
+    ) -> AsyncTask<LibraryTask<serde_json::Value>> {
+        self.task(move |lib| {
+            let query = from_json(query, "query")?;
+            Ok(json_of(&lib.list(&query)?))
+        })
+    }
+
+    /// Images and bytes stored for one account (or all), against the quota.
+    #[napi(ts_return_type = "Promise<Record<string, any>>")]
+    pub fn usage(&self, account: Option<String>) -> AsyncTask<LibraryTask<serde_json::Value>> {
+        self.task(move |lib| Ok(json_of(&lib.usage(account.as_deref())?)))
+    }
+
+    /// Deletes expired images, then removes blobs no record points at that are older than
+    /// `gcGraceSeconds` (default 3600). Resolves to `{expired, removedBlobs, removedBytes}`.
+    #[napi(
+        ts_return_type = "Promise<{ expired: string[], removedBlobs: number, removedBytes: number }>"
+    )]
+    pub fn maintain(
+        &self,
+        gc_grace_seconds: Option<u32>,
+    ) -> AsyncTask<LibraryTask<serde_json::Value>> {
+        self.task(move |lib| {
+            let expired = lib.sweep_expired()?;
+            let grace = std::time::Duration::from_secs(u64::from(gc_grace_seconds.unwrap_or(3600)));
+            let report = lib.gc(grace)?;
+            Ok(serde_json::json!({
+                "expired": expired,
+                "removedBlobs": report.removed_blobs,
+                "removedBytes": report.removed_bytes,
+            }))
+        })
+    }
+
+    /// Ids whose blob is missing or has the wrong size (empty when consistent).
+    #[napi(ts_return_type = "Promise<string[]>")]
+    pub fn verify(&self) -> AsyncTask<LibraryTask<serde_json::Value>> {
+        self.task(move |lib| Ok(json_of(&lib.verify()?)))
+    }
+
+    fn task<T: IntoJs>(
+        &self,
+        work: impl FnOnce(&picsmith::storage::Library) -> picsmith::Result<T> + Send + 'static,
+    ) -> AsyncTask<LibraryTask<T>> {
+        let library = self.inner.clone();
+        AsyncTask::new(LibraryTask {
+            work: Some(Box::new(move || work(&library))),
+        })
+    }
+}
+
+impl IntoJs for Vec<u8> {
+    type Js = Buffer;
+
+    fn into_js(self) -> Buffer {
+        Buffer::from(self)
+    }
+}
+
+/// Options given as a JavaScript object, read by the core's own JSON form of them.
+fn from_json<T: serde::de::DeserializeOwned + Default>(
+    value: Option<serde_json::Value>,
+    what: &str,
+) -> picsmith::Result<T> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(T::default()),
+        Some(value) => serde_json::from_value(value).map_err(|e| {
+            picsmith::Error::for_parameter(
+                picsmith::ErrorKind::InvalidParameter,
+                what,
+                format!("{what}: {e}"),
+            )
+        }),
+    }
+}
+
+type LibraryWork<T> = Box<dyn FnOnce() -> picsmith::Result<T> + Send>;
+
+/// Storage work on a libuv worker (it blocks on I/O and may decode images), resolved on the JS
+/// thread like [`EngineTask`].
+pub struct LibraryTask<T> {
+    work: Option<LibraryWork<T>>,
+}
+
+impl<T: IntoJs> Task for LibraryTask<T> {
+    type Output = picsmith::Result<T>;
+    type JsValue = T::Js;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        let work = self
+            .work
+            .take()
+            .ok_or_else(|| napi::Error::from_reason("picsmith task computed twice"))?;
+        Ok(catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|p| Err(errors::from_panic(p))))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
+        output
+            .map(IntoJs::into_js)
+            .map_err(|e| errors::to_js_error(&env, &e))
     }
 }
 
