@@ -198,8 +198,8 @@ fn upload_read_render_and_delete() {
             "{b}: parse warnings belong to the request"
         );
 
-        let deleted = library.delete(&[record.id.clone()]).unwrap();
-        assert_eq!(ids(&deleted), [record.id.clone()]);
+        let deleted = library.delete(std::slice::from_ref(&record.id)).unwrap();
+        assert_eq!(ids(&deleted), std::slice::from_ref(&record.id));
         assert_eq!(
             library.get(&record.id).unwrap_err().kind(),
             ErrorKind::NotFound,
@@ -288,7 +288,7 @@ fn tags_ids_and_limits() {
         assert_eq!(ids(&tagged), both, "{b}");
         assert!(tagged.iter().all(|r| r.tags == ["animal", "dog"]), "{b}");
         let untagged = library
-            .remove_tags(&[a.id.clone()], &["dog".into(), "never".into()])
+            .remove_tags(std::slice::from_ref(&a.id), &["dog".into(), "never".into()])
             .unwrap();
         assert_eq!(untagged[0].tags, ["animal"]);
         assert_eq!(library.get(&a.id).unwrap().tags, ["animal"]);
@@ -601,7 +601,11 @@ fn processed_uploads_prerender_and_expiry() {
         assert!(soon.expires_at.is_some());
         assert!(library.sweep_expired().unwrap().is_empty(), "{b}: not yet");
         std::thread::sleep(Duration::from_millis(400));
-        assert_eq!(library.sweep_expired().unwrap(), [soon.id.clone()], "{b}");
+        assert_eq!(
+            library.sweep_expired().unwrap(),
+            std::slice::from_ref(&soon.id),
+            "{b}"
+        );
         assert_eq!(
             library.get(&soon.id).unwrap_err().kind(),
             ErrorKind::NotFound
@@ -854,14 +858,15 @@ fn concurrent_uploads_tag_edits_and_deletes_agree() {
                             }
                             2 => {
                                 let id = &seed[((t + i) % 10) as usize];
-                                match library.add_tags(&[id.clone()], &[format!("t{t}")]) {
+                                match library.add_tags(std::slice::from_ref(id), &[format!("t{t}")])
+                                {
                                     Ok(_) => {}
                                     Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "{e}"),
                                 }
                             }
                             _ => {
                                 let id = &seed[((t * 3 + i) % 10) as usize];
-                                match library.delete(&[id.clone()]) {
+                                match library.delete(std::slice::from_ref(id)) {
                                     Ok(_) => deleted += 1,
                                     Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "{e}"),
                                 }

@@ -396,7 +396,7 @@ impl Catalog {
             .map_err(|e| db_error("reading images", e))?;
         let mut found = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
         require_all(ids, &found)?;
-        attach_tags_with(&mut *tx, &mut found).await?;
+        attach_tags_with(&mut tx, &mut found).await?;
         let now = super::now_ms();
         let mut updated = Vec::with_capacity(found.len());
         for (mut record, _) in found {
@@ -540,7 +540,7 @@ impl Catalog {
             .acquire()
             .await
             .map_err(|e| db_error("reading tags", e))?;
-        attach_tags_with(&mut *conn, records).await
+        attach_tags_with(&mut conn, records).await
     }
 }
 

@@ -763,7 +763,7 @@ impl Library {
             let processed = pipeline.run(
                 &data,
                 &Options {
-                    limits: limits.clone(),
+                    limits: *limits,
                     resolver: Some(self.resolver()),
                     ..Default::default()
                 },
@@ -780,7 +780,7 @@ impl Library {
         let meta = crate::metadata(
             &data,
             &MetadataOptions {
-                limits: limits.clone(),
+                limits: *limits,
                 hashes: true,
                 ..Default::default()
             },
@@ -818,7 +818,7 @@ impl Library {
                 let output = p.run(
                     &data,
                     &Options {
-                        limits: limits.clone(),
+                        limits: *limits,
                         resolver: Some(self.resolver()),
                         ..Default::default()
                     },
@@ -1036,7 +1036,7 @@ impl Library {
         }
         let options = Options {
             accept: accept.map(str::to_owned),
-            limits: inner.config.limits.clone(),
+            limits: inner.config.limits,
             strict: false,
             resolver: Some(self.resolver()),
         };
