@@ -42,7 +42,8 @@
 
 /**
  * The outcome of a call. `PICSMITH_STATUS_OK` is 0; the statuses from
- * `PICSMITH_STATUS_INVALID_PARAMETER` to `PICSMITH_STATUS_INTERNAL` follow the error kinds of
+ * `PICSMITH_STATUS_INVALID_PARAMETER` to `PICSMITH_STATUS_INTERNAL`, then from
+ * `PICSMITH_STATUS_NOT_FOUND` to `PICSMITH_STATUS_STORAGE_UNAVAILABLE`, follow the error kinds of
  * the core crate in order, and their codes (`picsmith_last_error_code()`) are the stable codes
  * every picsmith binding uses.
  */
