@@ -114,7 +114,7 @@ test-node: build-node $(STAMPS)/s3s-fs ## node --test: vectors, API, storage
 
 .PHONY: golden
 golden: ## Regenerate the golden images that are missing or no longer match (look, then commit)
-	PICSMITH_BLESS=1 $(CARGO) test --release -p picsmith --test golden
+	PICSMITH_BLESS=1 $(CARGO) test --release -p picsmith --test suite golden::
 
 .PHONY: gallery
 gallery: ## Render one photo under every parameter and filter into target/gallery/index.html

@@ -180,8 +180,12 @@ fn run(photo: &Path, out_dir: &Path) -> Result<(), String> {
          figcaption{font-size:.85em;margin-top:.4em;word-break:break-all}\
          code{background:#eee;padding:0 .2em}.err{color:#b00}</style>\n<h1>picsmith gallery</h1>\n",
     );
-    let _ = writeln!(html, "<p>Every picture is <code>{BASE_WIDTH}</code> px of <code>{}</code>, then the query below it. Version {}.</p>",
-        escape(&photo.file_name().unwrap_or_default().to_string_lossy()), picsmith::VERSION);
+    let _ = writeln!(
+        html,
+        "<p>Every picture is <code>{BASE_WIDTH}</code> px of <code>{}</code>, then the query below it. Version {}.</p>",
+        escape(&photo.file_name().unwrap_or_default().to_string_lossy()),
+        picsmith::VERSION
+    );
     let _ = writeln!(
         html,
         "<h2>original</h2><section>{}</section>",
@@ -203,7 +207,12 @@ fn run(photo: &Path, out_dir: &Path) -> Result<(), String> {
                     note,
                 )),
                 Err(e) => {
-                    let _ = writeln!(html, "<figure><figcaption><code>{}</code><br><span class=\"err\">{}</span></figcaption></figure>", escape(query), escape(&e.to_string()));
+                    let _ = writeln!(
+                        html,
+                        "<figure><figcaption><code>{}</code><br><span class=\"err\">{}</span></figcaption></figure>",
+                        escape(query),
+                        escape(&e.to_string())
+                    );
                 }
             }
         }

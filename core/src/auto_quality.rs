@@ -835,11 +835,13 @@ mod tests {
             assert_eq!(err.kind(), ErrorKind::InvalidParameter, "{query}");
             assert_eq!(err.parameter(), Some(parameter));
         }
-        assert!(parse_query(
-            "quality=auto&quality_method=smallfry&quality_target=104",
-            false
-        )
-        .is_ok());
+        assert!(
+            parse_query(
+                "quality=auto&quality_method=smallfry&quality_target=104",
+                false
+            )
+            .is_ok()
+        );
         assert!(parse_query("quality=auto&quality_min=70&quality_max=70", false).is_ok());
     }
 }

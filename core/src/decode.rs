@@ -251,7 +251,7 @@ impl<'a> Source<'a> {
         self,
         header: &AnimationHeader,
         limits: &Limits,
-    ) -> Result<impl Iterator<Item = Result<AnimationFrame>> + 'a> {
+    ) -> Result<impl Iterator<Item = Result<AnimationFrame>> + 'a + use<'a>> {
         let reader = Cursor::new(self.bytes);
         let frames = match self.format {
             Format::Gif => {

@@ -65,7 +65,9 @@ pub(crate) fn encode(image: &DynamicImage, settings: &EncodeSettings<'_>) -> Res
             if width > WEBP_MAX_SIDE || height > WEBP_MAX_SIDE {
                 return Err(Error::new(
                     ErrorKind::LimitExceeded,
-                    format!("WebP output is at most {WEBP_MAX_SIDE} pixels a side; asked for {width}x{height}"),
+                    format!(
+                        "WebP output is at most {WEBP_MAX_SIDE} pixels a side; asked for {width}x{height}"
+                    ),
                 ));
             }
             let webp = encode_webp(image, settings.quality, settings.lossless)?;
@@ -345,7 +347,9 @@ impl WebpAnimation {
         if width > WEBP_MAX_SIDE || height > WEBP_MAX_SIDE {
             return Err(Error::new(
                 ErrorKind::LimitExceeded,
-                format!("WebP output is at most {WEBP_MAX_SIDE} pixels a side; asked for {width}x{height}"),
+                format!(
+                    "WebP output is at most {WEBP_MAX_SIDE} pixels a side; asked for {width}x{height}"
+                ),
             ));
         }
         let fail = |what: &str| codec_error(Format::Webp, what);

@@ -256,7 +256,9 @@ mod tests {
             std::hint::black_box(detect_faces(&image));
         }
         let detect = started.elapsed().as_secs_f64() * 1000.0 / 5.0;
-        println!("detector from the shared model: {create:.2} ms; detection of a blank 800x600: {detect:.1} ms");
+        println!(
+            "detector from the shared model: {create:.2} ms; detection of a blank 800x600: {detect:.1} ms"
+        );
     }
 
     #[test]

@@ -390,8 +390,10 @@ mod tests {
         assert!(listed.check_url("https://img.example.com/a.jpg").is_ok());
         assert!(listed.check_url("https://CDN.test./a.jpg").is_ok());
         assert!(listed.check_url("https://example.com/a.jpg").is_err());
-        assert!(listed
-            .check_url("https://evil.com/?img.example.com")
-            .is_err());
+        assert!(
+            listed
+                .check_url("https://evil.com/?img.example.com")
+                .is_err()
+        );
     }
 }

@@ -8,7 +8,7 @@
 
 use std::io;
 use std::os::raw::c_int;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use image::{DynamicImage, GrayImage, RgbImage};
 use mozjpeg::{ColorSpace, Compress, Decompress, Marker};
@@ -338,7 +338,7 @@ pub(crate) fn encode(image: &DynamicImage, settings: &JpegSettings<'_>) -> Resul
         _ => {
             return Err(Error::internal(
                 "JPEG encoder needs 8-bit gray or RGB pixels",
-            ))
+            ));
         }
     };
     let (width, height) = (image.width() as usize, image.height() as usize);

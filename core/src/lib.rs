@@ -38,7 +38,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use fetch::{FetchPolicy, Fetcher};
 pub use format::Format;
 pub use limits::Limits;
-pub use metadata::{metadata, ExifTags, JpegInfo, Metadata, MetadataOptions, PaletteColor};
+pub use metadata::{ExifTags, JpegInfo, Metadata, MetadataOptions, PaletteColor, metadata};
 pub use pipeline::{Output, Pipeline};
 pub use query::{Coord, Crop, Quality, Rgba, Value, Warning};
 pub use resolver::{DirectoryResolver, Resolver};

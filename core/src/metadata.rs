@@ -6,7 +6,7 @@
 //! scale that still covers 128 pixels, anything else in full and then reduced to 128.
 
 use base64::Engine as _;
-use image::{metadata::Orientation as ExifOrientation, DynamicImage, GenericImageView};
+use image::{DynamicImage, GenericImageView, metadata::Orientation as ExifOrientation};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::Value as Json;

@@ -4,9 +4,9 @@
 //! table and every binding read this one table. Adding a parameter means adding one entry to
 //! [`PARAMS`] and, once implemented, handling it in the pipeline.
 
-use serde_json::{json, Value as Json};
+use serde_json::{Value as Json, json};
 
-pub use crate::ops::filters::{FilterPreset, FILTERS};
+pub use crate::ops::filters::{FILTERS, FilterPreset};
 
 /// The type of a parameter's value, with its accepted range.
 #[derive(Debug, Clone, Copy, PartialEq)]

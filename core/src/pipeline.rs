@@ -7,18 +7,18 @@
 //! (detects faces on the sized image) → colour adjustments → filter preset → blur and sharpen →
 //! layers and watermark → pad → flatten → encode.
 
-use image::{metadata::Orientation as ExifOrientation, DynamicImage};
+use image::{DynamicImage, metadata::Orientation as ExifOrientation};
 
+use crate::Options;
 use crate::auto_quality;
 use crate::decode;
 use crate::encode::EncodeSettings;
 use crate::error::Result;
 use crate::exif;
-use crate::format::{accepts, Format};
-use crate::ops::{color, compose, effects, filters, geometry, redeye, Context};
+use crate::format::{Format, accepts};
+use crate::ops::{Context, color, compose, effects, filters, geometry, redeye};
 use crate::params;
 use crate::query::{self, ParsedQuery, Quality, Value, Warning};
-use crate::Options;
 
 mod animation;
 mod meta;

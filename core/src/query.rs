@@ -6,7 +6,7 @@ use std::fmt;
 use base64::Engine as _;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::params::{self, ParamKind, ParamSpec, CROP_MODES};
+use crate::params::{self, CROP_MODES, ParamKind, ParamSpec};
 
 /// A parsed parameter value. Its variant follows the parameter's [`ParamKind`].
 #[derive(Debug, Clone, PartialEq)]

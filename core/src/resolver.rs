@@ -235,9 +235,11 @@ mod tests {
             assert_eq!(err.kind(), ErrorKind::InvalidParameter, "{escape}: {err}");
         }
         // An absolute path is read relative to the root, never as a system path.
-        assert!(resolver
-            .fetch(&outer.0.join("secret.png").to_string_lossy(), &limits)
-            .is_err());
+        assert!(
+            resolver
+                .fetch(&outer.0.join("secret.png").to_string_lossy(), &limits)
+                .is_err()
+        );
         for url in [
             "http://example.com/a.png",
             "HTTPS://example.com/a.png",

@@ -38,7 +38,7 @@ with open(os.path.join(dest, os.path.basename(member)), "wb") as out:
 PY
 }
 
-# sha256 of each file as the expected face counts in core/tests/faces.rs were measured.
+# sha256 of each file as the expected face counts in core/tests/suite/faces.rs were measured.
 declare -A SHA=(
   [astronaut.png]=88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5
   [camera.png]=b0793d2adda0fa6ae899c03989482bff9a42d3d5690fc7e3648f2795d730c23a

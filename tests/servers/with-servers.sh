@@ -9,7 +9,7 @@
 #   AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY   the credentials the server checks
 # A server that cannot start is reported and left out; the suites then say SKIPPED for it.
 #
-#   bash tests/servers/with-servers.sh cargo test --release -p picsmith --test storage
+#   bash tests/servers/with-servers.sh cargo test --release -p picsmith --test suite storage::
 set -uo pipefail
 
 work=$(mktemp -d /tmp/picsmith-servers.XXXXXX)

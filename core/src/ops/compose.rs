@@ -12,9 +12,9 @@ use serde_json::{Map, Value as Json};
 use crate::decode;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fonts;
-use crate::ops::{text, Context};
+use crate::ops::{Context, text};
 use crate::params::POSITIONS;
-use crate::query::{parse_color, ParsedQuery, Value, Warning};
+use crate::query::{ParsedQuery, Value, Warning, parse_color};
 use crate::resize::resize;
 
 /// Most layers one query may hold.
@@ -209,7 +209,7 @@ fn parse_layer(index: usize, object: &Map<String, Json>) -> std::result::Result<
             return Err(field(
                 "text",
                 &format!("a non-empty string of at most {MAX_TEXT_CHARS} characters"),
-            ))
+            ));
         }
     };
     let font = text_of("font", MAX_FONT_BYTES)?;
@@ -227,7 +227,7 @@ fn parse_layer(index: usize, object: &Map<String, Json>) -> std::result::Result<
         (Some(_), Some(_)) => {
             return Err(format!(
                 "layers[{index}] has both 'url' and 'text'; give one"
-            ))
+            ));
         }
         (None, None) => return Err(format!("layers[{index}] needs 'url' (an image) or 'text'")),
         (Some(url), None) => {
@@ -653,25 +653,37 @@ mod tests {
         assert_eq!(e.parameter(), Some("layers"));
         assert!(e.message().contains("layers[1].scale"), "{e}");
         assert!(err(json!({"url": "/a.png"})).message().contains("array"));
-        assert!(err(json!([{"url": "/a.png", "text": "x"}]))
-            .message()
-            .contains("both"));
+        assert!(
+            err(json!([{"url": "/a.png", "text": "x"}]))
+                .message()
+                .contains("both")
+        );
         assert!(err(json!([{}])).message().contains("needs"));
-        assert!(err(json!([{"text": "x", "font": "Arial 0"}]))
-            .message()
-            .contains("font"));
-        assert!(err(json!([{"text": "x", "color": "nope"}]))
-            .message()
-            .contains("color"));
-        assert!(err(json!([{"url": "/a.png", "pos": "up"}]))
-            .message()
-            .contains("pos"));
-        assert!(err(json!([{"url": "/a.png", "alpha": 101}]))
-            .message()
-            .contains("alpha"));
-        assert!(err(json!([{"url": "/a.png", "required": "yes"}]))
-            .message()
-            .contains("required"));
+        assert!(
+            err(json!([{"text": "x", "font": "Arial 0"}]))
+                .message()
+                .contains("font")
+        );
+        assert!(
+            err(json!([{"text": "x", "color": "nope"}]))
+                .message()
+                .contains("color")
+        );
+        assert!(
+            err(json!([{"url": "/a.png", "pos": "up"}]))
+                .message()
+                .contains("pos")
+        );
+        assert!(
+            err(json!([{"url": "/a.png", "alpha": 101}]))
+                .message()
+                .contains("alpha")
+        );
+        assert!(
+            err(json!([{"url": "/a.png", "required": "yes"}]))
+                .message()
+                .contains("required")
+        );
         let many: Vec<Json> = (0..=MAX_LAYERS).map(|_| json!({"url": "/a.png"})).collect();
         assert!(err(Json::Array(many)).message().contains("at most"));
         let long = "x".repeat(MAX_TEXT_CHARS + 1);

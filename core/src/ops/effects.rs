@@ -15,7 +15,7 @@
 use image::DynamicImage;
 
 use crate::error::Result;
-use crate::ops::color::{to_8bit, Pixels};
+use crate::ops::color::{Pixels, to_8bit};
 use crate::query::ParsedQuery;
 
 /// Largest sigma blurred with an exact kernel; three box blurs are within 3 % of a Gaussian

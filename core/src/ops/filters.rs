@@ -7,8 +7,8 @@ use image::DynamicImage;
 
 use crate::error::Result;
 use crate::ops::color::{
-    contrast_curve, linear_index, linear_to_oklab, linear_to_srgb_table, oklab_to_linear,
-    srgb_to_linear_table, to_8bit, to_color, to_u8, Adjustments, Pixels,
+    Adjustments, Pixels, contrast_curve, linear_index, linear_to_oklab, linear_to_srgb_table,
+    oklab_to_linear, srgb_to_linear_table, to_8bit, to_color, to_u8,
 };
 use crate::query::ParsedQuery;
 

@@ -12,8 +12,8 @@ pub(crate) mod geometry;
 pub(crate) mod redeye;
 pub(crate) mod text;
 
-use crate::query::Warning;
 use crate::Options;
+use crate::query::Warning;
 
 /// What an operation may need beyond its parameters: the caller's options (limits, the
 /// resolver for layer images) and the warnings of this run.

@@ -19,7 +19,7 @@
 
 use image::DynamicImage;
 
-use crate::faces::{detect_faces, FaceBox};
+use crate::faces::{FaceBox, detect_faces};
 use crate::ops::color::to_color;
 use crate::query::ParsedQuery;
 

@@ -242,15 +242,17 @@ mod tests {
             }
         }
         // Mixed directions and a script DejaVu lacks do not fail.
-        assert!(render(
-            &mut fonts,
-            "abc שלום 123 漢字",
-            &font,
-            20.0,
-            [0, 0, 0, 255],
-            u64::MAX
-        )
-        .unwrap()
-        .is_some());
+        assert!(
+            render(
+                &mut fonts,
+                "abc שלום 123 漢字",
+                &font,
+                20.0,
+                [0, 0, 0, 255],
+                u64::MAX
+            )
+            .unwrap()
+            .is_some()
+        );
     }
 }

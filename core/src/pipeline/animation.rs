@@ -1,15 +1,15 @@
 //! Animated GIF and WebP stay animated as GIF or WebP, and GIF becomes H.264 MP4: every frame
 //! goes through the same transform, with its delay and the loop count kept.
 
-use image::{imageops::FilterType, metadata::Orientation as ExifOrientation, DynamicImage};
+use image::{DynamicImage, imageops::FilterType, metadata::Orientation as ExifOrientation};
 
-use super::{warn_unused_encoder_options, Pipeline, DEFAULT_QUALITY};
+use super::{DEFAULT_QUALITY, Pipeline, warn_unused_encoder_options};
 use crate::decode::{self, AnimationHeader, Source};
 use crate::encode::{AnimationEncoder, AnimationSettings};
 use crate::error::{Error, Result};
 use crate::format::Format;
 use crate::mp4;
-use crate::ops::{geometry, Context};
+use crate::ops::{Context, geometry};
 use crate::query::{Quality, Rgba, Value, Warning};
 use crate::{Options, Output};
 

@@ -1,10 +1,10 @@
 //! `meta=true`: the metadata of the image the rest of the query produces, as Imagizer's JSON.
 
 use super::{Output, Pipeline};
+use crate::Options;
 use crate::error::Result;
 use crate::format::Format;
-use crate::metadata::{self, imagizer_json, MetadataOptions};
-use crate::Options;
+use crate::metadata::{self, MetadataOptions, imagizer_json};
 
 /// Parameters that shape the metadata answer rather than the image.
 const META_PARAMETERS: &[&str] = &["meta", "face", "include_image_data"];

@@ -187,7 +187,7 @@ fn open_s3(setting: &str, rest: &str) -> Result<object_store::aws::AmazonS3> {
                     return Err(bad_setting(
                         setting,
                         format!("path_style={other}: expected true or false"),
-                    ))
+                    ));
                 }
             },
             other => return Err(bad_setting(setting, format!("unknown option '{other}'"))),

@@ -58,8 +58,7 @@ const MIGRATIONS: &[(i64, &str)] = &[(
     CREATE INDEX image_tags_tag ON image_tags (tag);",
 )];
 
-const COLUMNS: &str =
-    "id, path, folder, name, original_name, blob_key, mime, format, size, width, \
+const COLUMNS: &str = "id, path, folder, name, original_name, blob_key, mime, format, size, width, \
     height, md5, sha256, phash, title, description, album_id, category_id, custom_coordinates, \
     is_private, nsfw, account, expires_at, created_at, updated_at";
 
@@ -478,8 +477,12 @@ impl Catalog {
     /// Number of images and their total bytes, for one account or for all.
     pub async fn usage(&self, account: Option<&str>) -> Result<(u64, u64)> {
         let sql = match account {
-            Some(_) => "SELECT CAST(COUNT(*) AS BIGINT) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes FROM images WHERE account = $1",
-            None => "SELECT CAST(COUNT(*) AS BIGINT) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes FROM images",
+            Some(_) => {
+                "SELECT CAST(COUNT(*) AS BIGINT) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes FROM images WHERE account = $1"
+            }
+            None => {
+                "SELECT CAST(COUNT(*) AS BIGINT) AS n, CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes FROM images"
+            }
         };
         let mut query = sqlx::query(sql);
         if let Some(account) = account {

@@ -209,9 +209,10 @@ mod tests {
     fn ids_are_distinct_and_url_safe() {
         let ids: std::collections::HashSet<String> = (0..1000).map(|_| new_id()).collect();
         assert_eq!(ids.len(), 1000);
-        assert!(ids
-            .iter()
-            .all(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_alphanumeric())));
+        assert!(
+            ids.iter()
+                .all(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_alphanumeric()))
+        );
         let unique = with_unique_suffix("photo.jpg");
         assert!(unique.starts_with("photo_") && unique.ends_with(".jpg") && unique.len() == 16);
     }

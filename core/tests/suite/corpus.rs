@@ -1,7 +1,7 @@
 //! Properties over the real-photo corpus: nothing panics, orientation is applied, metadata and
 //! quality travel as documented.
 
-mod common;
+use crate::common;
 
 use picsmith::{ErrorKind, Format, Options};
 

@@ -1,7 +1,7 @@
 //! The README's parameter table is generated from the registry; this keeps the copy current.
-//! Regenerate with `PICSMITH_BLESS=1 cargo test --release -p picsmith --test docs`.
+//! Regenerate with `PICSMITH_BLESS=1 cargo test --release -p picsmith --test suite docs::`.
 
-mod common;
+use crate::common;
 
 const BEGIN: &str = "<!-- parameters:begin (generated from core/src/params.rs) -->\n";
 const END: &str = "<!-- parameters:end -->";
@@ -29,6 +29,6 @@ fn readme_parameter_table_matches_the_registry() {
     }
     panic!(
         "README.md's parameter table is stale; regenerate it with \
-         `PICSMITH_BLESS=1 cargo test --release -p picsmith --test docs`"
+         `PICSMITH_BLESS=1 cargo test --release -p picsmith --test suite docs::`"
     );
 }

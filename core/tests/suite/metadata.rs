@@ -1,12 +1,12 @@
 //! Metadata: header fields, EXIF as ImageMagick formats it (checked against exiftool when it is
 //! installed), pixel fields, `meta=true`, and every corpus file read without failing or hanging.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
-use picsmith::{metadata, Format, Metadata, MetadataOptions, Options};
-use serde_json::{json, Value};
+use picsmith::{Format, Metadata, MetadataOptions, Options, metadata};
+use serde_json::{Value, json};
 
 fn everything() -> MetadataOptions {
     MetadataOptions {
@@ -54,18 +54,20 @@ fn an_iphone_photo_reports_its_header_exif_and_sampling() {
         exif.get("ExifOffset").is_some_and(Value::is_u64),
         "pointer tags are reported"
     );
-    assert!(exif
-        .get("FNumber")
-        .and_then(Value::as_str)
-        .is_some_and(|v| v.contains('/')));
+    assert!(
+        exif.get("FNumber")
+            .and_then(Value::as_str)
+            .is_some_and(|v| v.contains('/'))
+    );
     assert!(exif.get("ExifImageWidth").is_some_and(Value::is_u64));
     // Ordered by name ignoring case, as ImageMagick lists them (Flash < FNumber < FocalLength).
     let names: Vec<String> = exif.0.iter().map(|(n, _)| n.to_ascii_lowercase()).collect();
     assert!(names.windows(2).all(|w| w[0] <= w[1]), "{names:?}");
-    assert!(exif
-        .0
-        .iter()
-        .all(|(_, v)| v.as_str().is_none_or(|s| s.len() < 4096)));
+    assert!(
+        exif.0
+            .iter()
+            .all(|(_, v)| v.as_str().is_none_or(|s| s.len() < 4096))
+    );
 }
 
 #[test]

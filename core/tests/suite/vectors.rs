@@ -1,6 +1,6 @@
 //! Runs every case of tests/vectors/*.json through the Rust API (see tests/vectors/README.md).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! Geometry at the pixel level: where pixels land after crops, rotations, flips, pads, trims.
 
-mod common;
+use crate::common;
 
 use image::{DynamicImage, GenericImageView, Rgba};
 use picsmith::Options;

@@ -1,7 +1,7 @@
 //! Animated GIF and WebP: frames, delays and loop counts survive a transform; MP4 from GIF is
 //! checked with ffprobe; limits refuse before decoding.
 
-mod common;
+use crate::common;
 
 use std::io::Cursor;
 use std::process::Command;

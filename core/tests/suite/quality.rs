@@ -1,10 +1,10 @@
 //! `quality=auto` on a real photo, through the public API.
 
-mod common;
+use crate::common;
 
 use std::time::Instant;
 
-use picsmith::{process, Format, Options};
+use picsmith::{Format, Options, process};
 
 const PHOTO: &str = "large-2725x2225.jpg";
 
@@ -69,7 +69,7 @@ fn auto_on_png_output_warns_and_reports_no_quality() {
 }
 
 /// Cost and gain against a fixed quality 80 on a 1-megapixel photo. Run with
-/// `cargo test --release -p picsmith --test quality -- --ignored --nocapture`.
+/// `cargo test --release -p picsmith --test suite quality:: -- --ignored --nocapture`.
 #[test]
 #[ignore = "a measurement, not a check"]
 fn measure_auto_against_quality_80() {

@@ -1,11 +1,11 @@
 //! Composition through the public API, checked on pixels: watermark position, opacity, scale
 //! rules, layer order, text ink, and what happens when a layer image is missing or hostile.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use image::{DynamicImage, ImageFormat, Rgba, RgbaImage};
 use picsmith::{DirectoryResolver, ErrorKind, Limits, Options, Output};

@@ -4,7 +4,7 @@
 //! otherwise. The crash test kills a real writer process mid-upload; the concurrency test runs
 //! uploads, tag edits and deletes at once and checks the catalog and the blobs agree.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -402,12 +402,14 @@ fn list_search_and_usage() {
             })
             .unwrap();
         assert_eq!((page.total, page.images.len()), (7, 1), "{b}");
-        assert!(library
-            .list(&ListQuery {
-                limit: 0,
-                ..Default::default()
-            })
-            .is_err());
+        assert!(
+            library
+                .list(&ListQuery {
+                    limit: 0,
+                    ..Default::default()
+                })
+                .is_err()
+        );
 
         let usage = library.usage(Some("acme")).unwrap();
         assert_eq!(usage.num_images, 7, "{b}");
@@ -750,7 +752,7 @@ fn crash_mid_upload_loses_nothing() {
             let mut child = Command::new(std::env::current_exe().unwrap())
                 .args([
                     "--exact",
-                    "crash_writer_child",
+                    "storage::crash_writer_child",
                     "--ignored",
                     "--nocapture",
                     "--test-threads=1",

@@ -4,15 +4,15 @@
 //! `make test-data`) into `target/test-data/faces/`; a test whose photo is absent says so and
 //! passes, so a fresh offline clone still passes. Fixtures and the corpus cover the rest.
 
-mod common;
+use crate::common;
 
 use std::io::Cursor;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use image::{DynamicImage, GenericImageView, ImageDecoder, ImageFormat, ImageReader, Rgb};
-use picsmith::faces::{detect_faces, FaceBox};
 use picsmith::Options;
+use picsmith::faces::{FaceBox, detect_faces};
 
 /// `$PICSMITH_FACE_PHOTOS`, else `target/test-data/faces` of this checkout.
 fn photos_dir() -> PathBuf {
@@ -421,7 +421,7 @@ fn redeye_without_faces_is_bit_identical() {
 
 /// Recall and false positives on every photo at hand, and time per detection.
 #[test]
-#[ignore = "measurement: cargo test --release -p picsmith --test faces -- --ignored --nocapture"]
+#[ignore = "measurement: cargo test --release -p picsmith --test suite faces:: -- --ignored --nocapture"]
 fn measure_recall_and_false_positives() {
     let (mut people, mut found, mut false_positives, mut images) = (0, 0, 0, 0);
     for (name, count, _) in PHOTOS {
@@ -472,7 +472,7 @@ fn measure_recall_and_false_positives() {
 
 /// Milliseconds per megapixel of detection, the downscale to the grey copy included.
 #[test]
-#[ignore = "measurement: cargo test --release -p picsmith --test faces -- --ignored --nocapture"]
+#[ignore = "measurement: cargo test --release -p picsmith --test suite faces:: -- --ignored --nocapture"]
 fn measure_time_per_megapixel() {
     for name in ["large-2725x2225.jpg", "iphone-p3-4032x3024.jpg"] {
         let Some(bytes) = common::corpus_file(name) else {

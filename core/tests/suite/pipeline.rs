@@ -1,7 +1,7 @@
 //! One query that reaches every stage at once: the stages must compose, in their fixed order,
 //! whatever order the query lists them in.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

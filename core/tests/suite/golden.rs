@@ -2,7 +2,7 @@
 //! stored PNG (see tests/golden/README.md). `PICSMITH_BLESS=1` writes the goldens that are
 //! missing or no longer match, and says which.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
@@ -131,7 +131,7 @@ fn golden_images() {
     assert!(
         failures.is_empty(),
         "{} of {} golden images failed:\n  {}\nIf the change is intended, regenerate with \
-         `make golden` (PICSMITH_BLESS=1 cargo test --release -p picsmith --test golden), look at \
+         `make golden` (PICSMITH_BLESS=1 cargo test --release -p picsmith --test suite golden::), look at \
          the images and commit them.",
         failures.len(),
         cases.len(),
