@@ -31,6 +31,9 @@ mod pipeline;
 mod query;
 mod resize;
 mod resolver;
+#[cfg(feature = "vips")]
+#[doc(hidden)]
+pub mod vips;
 
 pub use error::{Error, ErrorKind, Result};
 pub use format::Format;
@@ -42,6 +45,21 @@ pub use resolver::{DirectoryResolver, Resolver};
 
 /// The crate version, which is also the version of the Python and Node packages.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The optional features compiled into this build: `"vips"` when HEIF/HEIC, AVIF, JPEG XL
+/// and TIFF input and JPEG XL output go through libvips.
+///
+/// ```
+/// let vips = picsmith::features().contains(&"vips");
+/// assert_eq!(vips, picsmith::Format::Tiff.can_decode());
+/// ```
+pub fn features() -> &'static [&'static str] {
+    if cfg!(feature = "vips") {
+        &["vips"]
+    } else {
+        &[]
+    }
+}
 
 /// Options of [`process`] and [`Pipeline::run`].
 #[derive(Debug, Clone, Default)]
