@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.Pipeline = nativeBinding.Pipeline
+module.exports.features = nativeBinding.features
 module.exports.metadata = nativeBinding.metadata
 module.exports.parameters = nativeBinding.parameters
 module.exports.process = nativeBinding.process
