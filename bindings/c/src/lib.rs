@@ -1100,7 +1100,7 @@ pub extern "C" fn picsmith_version() -> *const c_char {
 /// is not UTF-8 and an unknown name answer false. Since ABI 2.4.
 ///
 /// ```c
-/// if (picsmith_has_feature("vips")) { /* HEIC uploads are welcome */ }
+/// bool reads_heic = picsmith_has_feature("vips");
 /// ```
 ///
 /// # Safety
