@@ -99,7 +99,7 @@ def test_warnings_header(client: TestClient) -> None:
     response = client.get("/photo.jpg?w=100&cachebuster=7&format=gif&lossless=true")
     assert response.status_code == 200
     assert response.headers[WARNINGS_HEADER] == (
-        "unknown parameter 'cachebuster' ignored; lossless applies to WebP output; ignored for gif"
+        "unknown parameter 'cachebuster' ignored; lossless applies to WebP and JPEG XL output; ignored for gif"
     )
 
 
