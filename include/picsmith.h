@@ -18,7 +18,7 @@
  * Minor version of the ABI described by this header. It grows when functions are added; a
  * caller built against minor N works with any library whose minor is N or more.
  */
-#define PICSMITH_ABI_VERSION_MINOR 4
+#define PICSMITH_ABI_VERSION_MINOR 5
 
 /**
  * `picsmith_metadata` field: the dominant colour and a palette of up to five colours.
@@ -433,7 +433,7 @@ uint32_t picsmith_image_height(const struct picsmith_image *image);
 
 /**
  * The image's format as a short lowercase name (`"jpeg"`, `"png"`, `"webp"`, `"gif"`,
- * `"avif"`), or NULL when `image` is NULL.
+ * `"avif"`, `"jxl"`), or NULL when `image` is NULL.
  *
  * # Safety
  *
@@ -602,6 +602,24 @@ uint32_t picsmith_abi_version_minor(void);
  * Thread safety: may be called from any thread.
  */
 const char *picsmith_version(void);
+
+/**
+ * Whether the library was built with the optional feature `name`. Today there is one:
+ * `"vips"`, HEIF/HEIC, AVIF, JPEG XL and TIFF input and JPEG XL output through libvips
+ * (without it those inputs fail with `PICSMITH_STATUS_UNSUPPORTED_FORMAT`). NULL, a name that
+ * is not UTF-8 and an unknown name answer false. Since ABI 2.5.
+ *
+ * ```c
+ * bool reads_heic = picsmith_has_feature("vips");
+ * ```
+ *
+ * # Safety
+ *
+ * `name` is NULL or a NUL-terminated string valid for the call.
+ *
+ * Thread safety: may be called from any thread.
+ */
+bool picsmith_has_feature(const char *name);
 
 /**
  * Opens a library. `settings_json` (NULL for none) overrides the environment

@@ -86,8 +86,8 @@ export declare class Pipeline {
 export interface Image {
   data: Buffer
   /**
-   * Short name of the output format: `jpeg`, `png`, `webp`, `avif`, `gif`, `mp4`, or `json` for
-   * the metadata document of `meta=true`.
+   * Short name of the output format: `jpeg`, `png`, `webp`, `avif`, `gif`, `jxl`, `mp4`, or
+   * `json` for the metadata document of `meta=true`.
    */
   format: string
   /** MIME type of `data`. */
@@ -166,6 +166,16 @@ export interface Parameter {
    */
   implemented: boolean
 }
+
+/**
+ * The optional features compiled into this build: `"vips"` when HEIF/HEIC, AVIF, JPEG XL and
+ * TIFF input and JPEG XL output go through libvips.
+ *
+ * ```js
+ * const readsHeic = picsmith.features().includes('vips')
+ * ```
+ */
+export declare function features(): Array<string>
 
 /** Every parameter of the transform language, in the order of the reference. */
 export declare function parameters(): Array<Parameter>

@@ -33,10 +33,19 @@ pub(crate) struct Source<'a> {
 enum Pending<'a> {
     Jpeg(JpegHeader),
     Generic(Box<dyn ImageDecoder + 'a>),
+    /// HEIF/HEIC, AVIF, JPEG XL and TIFF, opened by libvips.
+    #[cfg(feature = "vips")]
+    Vips(crate::vips::Loaded<'a>),
 }
 
 /// Reads the header and enforces `limits`; fails before allocating pixels.
 pub(crate) fn open<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Source<'a>> {
+    open_page(bytes, limits, 0)
+}
+
+/// [`open`] at `page` of a multi-page TIFF or a HEIF/AVIF holding several images (0 is the
+/// first, or the primary image); other formats have one page and ignore it.
+pub(crate) fn open_page<'a>(bytes: &'a [u8], limits: &Limits, page: u32) -> Result<Source<'a>> {
     if bytes.len() as u64 > limits.max_input_bytes {
         return Err(Error::new(
             ErrorKind::LimitExceeded,
@@ -57,15 +66,27 @@ pub(crate) fn open<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Source<'a>> {
         )
     })?;
     if !format.can_decode() {
-        return Err(Error::new(
-            ErrorKind::UnsupportedFormat,
+        let message = if Format::VIPS_INPUTS.contains(&format) {
             format!(
-                "{} input is not supported by this build (it reads JPEG, PNG, WebP and GIF)",
+                "{} input needs picsmith built with the `vips` feature (libvips); this build reads JPEG, PNG, WebP and GIF",
                 format.name()
-            ),
-        ));
+            )
+        } else {
+            format!(
+                "{} input is not supported by this build (it reads {})",
+                format.name(),
+                Format::decodable_names()
+            )
+        };
+        return Err(Error::new(ErrorKind::UnsupportedFormat, message));
     }
-    let mut source = if format == Format::Jpeg {
+    #[cfg(feature = "vips")]
+    let opened_by_vips = crate::vips::reads(format);
+    #[cfg(not(feature = "vips"))]
+    let opened_by_vips = false;
+    let mut source = if opened_by_vips {
+        open_vips(bytes, format, page)?
+    } else if format == Format::Jpeg {
         let mut header = jpeg::read_header(bytes)?;
         Source {
             bytes,
@@ -92,12 +113,49 @@ pub(crate) fn open<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Source<'a>> {
             ),
         ));
     }
-    source.orientation = source
-        .exif
-        .as_deref()
-        .and_then(exif::orientation)
-        .unwrap_or(1);
+    if !opened_by_vips {
+        source.orientation = source
+            .exif
+            .as_deref()
+            .and_then(exif::orientation)
+            .unwrap_or(1);
+    }
     Ok(source)
+}
+
+/// HEIF/HEIC, AVIF, JPEG XL and TIFF through libvips. HEIF and AVIF place their orientation in
+/// the container (`irot`/`imir`), which libheif applies while decoding, and JPEG XL in its
+/// codestream, which libjxl applies: an EXIF Orientation tag in those files only repeats it
+/// (iPhone photos carry both), so it is not applied a second time and reads 1 in the EXIF
+/// that travels on. TIFF keeps its own Orientation tag, applied like JPEG's EXIF one.
+#[cfg(feature = "vips")]
+fn open_vips(bytes: &[u8], format: Format, page: u32) -> Result<Source<'_>> {
+    let loaded = crate::vips::load(bytes, format, page)?;
+    let (width, height) = loaded.size();
+    let orientation = loaded.orientation();
+    let mut exif = loaded.exif();
+    if format != Format::Tiff {
+        if let Some(tiff) = exif.as_mut() {
+            exif::reset_orientation(tiff);
+        }
+    }
+    Ok(Source {
+        bytes,
+        format,
+        width,
+        height,
+        orientation,
+        exif,
+        icc: loaded.icc(),
+        jpeg_quality: None,
+        has_alpha: loaded.has_alpha(),
+        pending: Pending::Vips(loaded),
+    })
+}
+
+#[cfg(not(feature = "vips"))]
+fn open_vips(_bytes: &[u8], format: Format, _page: u32) -> Result<Source<'_>> {
+    Err(Error::internal(format!("no libvips decoder for {format}")))
 }
 
 fn open_generic<'a>(bytes: &'a [u8], format: Format, limits: &Limits) -> Result<Source<'a>> {
@@ -172,7 +230,18 @@ impl Source<'_> {
     pub fn jpeg_header(&self) -> Option<&JpegHeader> {
         match &self.pending {
             Pending::Jpeg(header) => Some(header),
-            Pending::Generic(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The ICC profile that describes the decoded pixels, for the output: the source's own,
+    /// except where the decoder converts to sRGB (the libvips path), which needs none.
+    pub fn take_output_icc(&mut self) -> Option<Vec<u8>> {
+        let icc = self.icc.take();
+        match self.pending {
+            #[cfg(feature = "vips")]
+            Pending::Vips(_) => None,
+            _ => icc,
         }
     }
 
@@ -193,6 +262,8 @@ impl Source<'_> {
                 }
                 image
             }
+            #[cfg(feature = "vips")]
+            Pending::Vips(loaded) => loaded.decode()?,
         };
         Ok(to_8bit(image))
     }

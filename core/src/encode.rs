@@ -75,6 +75,13 @@ pub(crate) fn encode(image: &DynamicImage, settings: &EncodeSettings<'_>) -> Res
         }
         Format::Avif => encode_avif(image, settings.quality, settings.exif),
         Format::Gif => encode_gif(image),
+        #[cfg(feature = "vips")]
+        Format::Jxl => crate::vips::encode_jxl(image, settings.quality, settings.lossless, icc),
+        #[cfg(not(feature = "vips"))]
+        Format::Jxl => Err(Error::new(
+            ErrorKind::UnsupportedFormat,
+            "jxl output needs picsmith built with the `vips` feature (libvips)",
+        )),
         other => Err(Error::new(
             ErrorKind::UnsupportedFormat,
             format!("{other} output is not supported by this build"),
@@ -84,7 +91,7 @@ pub(crate) fn encode(image: &DynamicImage, settings: &EncodeSettings<'_>) -> Res
 
 /// Whether the encoder writes gray pixels as gray (the others expand them to RGB).
 fn keeps_gray(format: Format) -> bool {
-    matches!(format, Format::Jpeg | Format::Png)
+    matches!(format, Format::Jpeg | Format::Png | Format::Jxl)
 }
 
 /// The colour space signature at bytes 16..20 of an ICC header.

@@ -139,20 +139,43 @@ impl Format {
         }
     }
 
-    /// Whether this build decodes the format.
+    /// The input formats read through libvips when picsmith is built with the `vips` feature.
+    pub const VIPS_INPUTS: [Format; 4] = [Format::Heif, Format::Avif, Format::Jxl, Format::Tiff];
+
+    /// Whether this build decodes the format: JPEG, PNG, WebP and GIF always; HEIF/HEIC, AVIF,
+    /// JPEG XL and TIFF with the `vips` feature.
     pub const fn can_decode(self) -> bool {
         matches!(
             self,
             Format::Jpeg | Format::Png | Format::Webp | Format::Gif
-        )
+        ) || (cfg!(feature = "vips")
+            && matches!(
+                self,
+                Format::Heif | Format::Avif | Format::Jxl | Format::Tiff
+            ))
     }
 
-    /// Whether this build encodes the format (MP4 only from GIF input).
+    /// Whether this build encodes the format (MP4 only from GIF input; JPEG XL with the `vips`
+    /// feature).
     pub const fn can_encode(self) -> bool {
         matches!(
             self,
             Format::Jpeg | Format::Png | Format::Webp | Format::Gif | Format::Avif | Format::Mp4
-        )
+        ) || (cfg!(feature = "vips") && matches!(self, Format::Jxl))
+    }
+
+    /// The input formats this build reads, for messages.
+    pub(crate) const fn decodable_names() -> &'static str {
+        if cfg!(feature = "vips") {
+            "JPEG, PNG, WebP, GIF, HEIF/HEIC, AVIF, JPEG XL and TIFF"
+        } else {
+            "JPEG, PNG, WebP and GIF"
+        }
+    }
+
+    /// Whether one file can hold several images that the `page` parameter picks from.
+    pub const fn has_pages(self) -> bool {
+        matches!(self, Format::Tiff | Format::Heif | Format::Avif)
     }
 
     /// Whether the format can carry an alpha channel.

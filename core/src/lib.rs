@@ -33,6 +33,9 @@ mod query;
 mod resize;
 mod resolver;
 pub mod storage;
+#[cfg(feature = "vips")]
+#[doc(hidden)]
+pub mod vips;
 
 pub use error::{Error, ErrorKind, Result};
 pub use fetch::{FetchPolicy, Fetcher};
@@ -45,6 +48,21 @@ pub use resolver::{DirectoryResolver, Resolver};
 
 /// The crate version, which is also the version of the Python and Node packages.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The optional features compiled into this build: `"vips"` when HEIF/HEIC, AVIF, JPEG XL
+/// and TIFF input and JPEG XL output go through libvips.
+///
+/// ```
+/// let vips = picsmith::features().contains(&"vips");
+/// assert_eq!(vips, picsmith::Format::Tiff.can_decode());
+/// ```
+pub fn features() -> &'static [&'static str] {
+    if cfg!(feature = "vips") {
+        &["vips"]
+    } else {
+        &[]
+    }
+}
 
 /// Options of [`process`] and [`Pipeline::run`].
 #[derive(Debug, Clone, Default)]

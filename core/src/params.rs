@@ -58,7 +58,9 @@ pub const CROP_MODES: &[&str] = &[
 ];
 
 /// Output formats the `format` parameter accepts.
-pub const FORMAT_NAMES: &[&str] = &["jpeg", "jpg", "png", "webp", "avif", "gif", "mp4", "auto"];
+pub const FORMAT_NAMES: &[&str] = &[
+    "jpeg", "jpg", "png", "webp", "avif", "gif", "mp4", "jxl", "auto",
+];
 
 /// Positions a watermark can take; `mark_pos` also accepts two joined by `|` or `,`.
 pub const POSITIONS: &[&str] = &["center", "top", "right", "bottom", "left"];
@@ -154,8 +156,11 @@ pub static PARAMS: &[ParamSpec] = &[
     param("filter", ParamKind::Int { min: 1, max: 20 }, "One of twenty named effect presets (see FILTERS).").implemented(),
     param("redeye", BOOL, "Red-eye correction: red pupils inside detected faces turn dark grey.").default("false").implemented(),
     param("flatten", BOOL, "Remove the alpha channel onto pad_color.").default("false").implemented(),
+    // Input
+    param("page", ParamKind::Int { min: 0, max: 65535 }, "Which image of a multi-page TIFF or of a HEIF/AVIF collection to read, from 0 (the first, or the primary image).")
+        .default("0").implemented().extension(),
     // Output
-    param("format", ParamKind::Choice(FORMAT_NAMES), "Output format; auto picks from the request's Accept header; mp4 (H.264 video) applies to GIF input only.")
+    param("format", ParamKind::Choice(FORMAT_NAMES), "Output format; auto picks from the request's Accept header; mp4 (H.264 video) applies to GIF input only; jxl (JPEG XL) needs the vips feature.")
         .implemented(),
     param("quality", ParamKind::Quality, "Encoder quality 1 to 100, or auto (the smallest JPEG or WebP that meets quality_target); unset: the source JPEG's own quality, else 90.")
         .implemented(),
@@ -167,7 +172,7 @@ pub static PARAMS: &[ParamSpec] = &[
     param("quality_target", ParamKind::Float { min: 0.0, max: 1000.0 }, "Similarity target of quality=auto (SSIM at most 1; MPE is a maximum error); overrides quality_preset.").implemented(),
     param("quality_min", ParamKind::Int { min: 1, max: 100 }, "Lowest quality quality=auto may choose; at most quality_max.").default("40").implemented(),
     param("quality_max", ParamKind::Int { min: 1, max: 100 }, "Highest quality quality=auto may choose; its result when no quality meets the target.").default("90").implemented(),
-    param("lossless", BOOL, "Encode WebP losslessly.").default("false").implemented().extension(),
+    param("lossless", BOOL, "Encode WebP or JPEG XL losslessly.").default("false").implemented().extension(),
     param("interlace", BOOL, "Progressive JPEG or interlaced PNG.").default("false").implemented(),
     param("strip_exif", BOOL, "Drop EXIF metadata from the output.").default("false").implemented(),
     // Watermark and layers

@@ -151,7 +151,17 @@ impl Pipeline {
         let query = &self.parsed;
         let limits = &options.limits;
         let mut warnings = query.warnings.clone();
-        let mut source = decode::open(input, limits)?;
+        let page = query.number("page").map_or(0, |n| n as u32);
+        let mut source = decode::open_page(input, limits, page)?;
+        if page > 0 && !source.format.has_pages() {
+            warnings.push(Warning {
+                parameter: "page".into(),
+                message: format!(
+                    "page applies to TIFF, HEIF and AVIF input; ignored for {}",
+                    source.format
+                ),
+            });
+        }
         if let Some(plan) = self.animation_plan(&source, options, &mut warnings)? {
             return self.run_animation(source, plan, options, warnings);
         }
@@ -168,7 +178,7 @@ impl Pipeline {
 
         let input_format = source.format;
         let source_quality = source.jpeg_quality;
-        let icc = source.icc.take();
+        let icc = source.take_output_icc();
         let exif = if query.flag("strip_exif") {
             None
         } else {
@@ -327,10 +337,10 @@ fn warn_unused_encoder_options(query: &ParsedQuery, format: Format, warnings: &m
             message: format!("interlace applies to JPEG and PNG output; ignored for {format}"),
         });
     }
-    if query.flag("lossless") && format != Format::Webp {
+    if query.flag("lossless") && !matches!(format, Format::Webp | Format::Jxl) {
         warnings.push(Warning {
             parameter: "lossless".into(),
-            message: format!("lossless applies to WebP output; ignored for {format}"),
+            message: format!("lossless applies to WebP and JPEG XL output; ignored for {format}"),
         });
     }
 }

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 
-import { Pipeline, metadata, parameters, process as transform, version } from '../index.js'
+import { Pipeline, features, metadata, parameters, process as transform, version } from '../index.js'
 import { MIME, corpusFile, hasSignature, makePng, repoDir } from './helpers.mjs'
 
 const png = makePng(64, 48)
@@ -267,4 +267,30 @@ test('opts.assets: a watermark from a directory changes the pixels', async (t) =
     assert.equal(error.code, 'invalid_parameter')
     return true
   })
+})
+
+test('features() says whether libvips reads HEIF, AVIF, JPEG XL and TIFF', async (t) => {
+  const list = features()
+  assert.ok(Array.isArray(list) && list.every((f) => typeof f === 'string'))
+  const tiff = corpusFile(t, 'icc-adobergb-16bit.tiff')
+  const avif = corpusFile(t, 'avif-pitm-4096x800.avif')
+  if (tiff === null || avif === null) return
+  for (const input of [tiff, avif]) {
+    if (list.includes('vips')) {
+      const image = await transform(input, 'width=200&format=webp')
+      assert.equal(image.format, 'webp')
+      assert.equal(image.width, 200)
+      assert.ok(hasSignature(image.data, 'webp'))
+    } else {
+      await assert.rejects(transform(input, 'width=200'), isPicsmithError('unsupported_format', 415))
+    }
+  }
+  if (list.includes('vips')) {
+    const jpeg = corpusFile(t, 'orient1-landscape.jpg')
+    if (jpeg === null) return
+    const jxl = await transform(jpeg, 'width=300&format=jxl')
+    assert.equal(jxl.mime, 'image/jxl')
+    const back = await transform(jxl.data, 'format=png')
+    assert.equal(back.width, 300)
+  }
 })

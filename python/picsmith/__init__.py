@@ -69,6 +69,7 @@ __all__ = [
     "UnsupportedFormat",
     "UpstreamError",
     "__version__",
+    "features",
     "metadata",
     "parameters",
     "process",
@@ -87,8 +88,9 @@ def process(
 ) -> Image:
     """Transform one encoded image as ``query`` describes.
 
-    :param data: the encoded input (JPEG, PNG, WebP or GIF); the format is detected from the
-        bytes, never from a file name.
+    :param data: the encoded input (JPEG, PNG, WebP or GIF; HEIC, AVIF, JPEG XL and TIFF when
+        :func:`features` lists ``"vips"``); the format is detected from the bytes, never from
+        a file name.
     :param query: an Imagizer query string such as ``"width=400&format=webp"`` (a leading
         ``?`` is allowed).
     :param accept: the request's ``Accept`` header, used by ``format=auto``; when it decides
@@ -168,6 +170,19 @@ def parameters() -> list[dict[str, Any]]:
         implemented = [p["name"] for p in picsmith.parameters() if p["implemented"]]
     """
     return _picsmith.parameters()
+
+
+def features() -> list[str]:
+    """The optional features compiled into this build: ``"vips"`` when HEIF/HEIC, AVIF,
+    JPEG XL and TIFF input and JPEG XL output go through libvips (without it those inputs
+    raise :class:`UnsupportedFormat`).
+
+    Example::
+
+        if "vips" in picsmith.features():
+            image = picsmith.process(heic_bytes, "width=400&format=webp")
+    """
+    return _picsmith.features()
 
 
 def schema_json() -> str:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import pickle
+import shutil
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
-from conftest import REPO, corpus_bytes
+from conftest import REPO, corpus_bytes, corpus_file
 
 import picsmith
 
@@ -261,3 +264,44 @@ def test_gil_is_released_during_processing() -> None:
         f"{shortest * 1000:.1f} ms or more: the GIL was held"
     )
     assert len(inside) > 1000
+
+
+def _heic_from(jpeg_path: str, tmp_path: Path) -> bytes | None:
+    """A HEIC made from a corpus photo with the `vips` command, or None without it."""
+    if shutil.which("vips") is None:
+        return None
+    out = tmp_path / "photo.heic"
+    subprocess.run(["vips", "copy", jpeg_path, f"{out}[Q=70]"], check=True)
+    return out.read_bytes()
+
+
+def test_long_tail_formats_follow_the_vips_feature(tmp_path: Path) -> None:
+    features = picsmith.features()
+    assert isinstance(features, list) and all(isinstance(f, str) for f in features)
+    jpeg_path = corpus_file("orient1-landscape.jpg")
+    heic = _heic_from(str(jpeg_path), tmp_path)
+    inputs = {
+        "tiff": corpus_bytes("icc-adobergb-16bit.tiff"),
+        "avif": corpus_bytes("avif-pitm-4096x800.avif"),
+    }
+    if heic is not None:
+        inputs["heif"] = heic
+    query = "width=200&format=webp"
+    for name, data in inputs.items():
+        if "vips" in features:
+            image = picsmith.process(data, query)
+            assert (image.format, image.width) == ("webp", 200), name
+        else:
+            with pytest.raises(picsmith.UnsupportedFormat) as caught:
+                picsmith.process(data, query)
+            assert caught.value.http_status == 415
+            assert "vips" in caught.value.message, name
+    if "vips" in features:
+        jxl = picsmith.process(jpeg_path.read_bytes(), "width=300&format=jxl")
+        assert (jxl.format, jxl.mime, jxl.width) == ("jxl", "image/jxl", 300)
+        assert picsmith.process(jxl.data, "format=png").width == 300
+        if heic is not None:
+            # The same parameters as the JPEG give the same picture.
+            a = picsmith.process(heic, "width=64&format=png")
+            b = picsmith.process(jpeg_path.read_bytes(), "width=64&format=png")
+            assert (a.width, a.height) == (b.width, b.height)

@@ -23,6 +23,7 @@ def data_dir(tmp_path: Path) -> Path:
     (originals / "nested").mkdir()
     shutil.copy(corpus_file("bird-rgba-576x384.png"), originals / "nested" / "bird.png")
     shutil.copy(corpus_file("corrupt-header.jpg"), originals / "corrupt.jpg")
+    shutil.copy(corpus_file("icc-adobergb-16bit.tiff"), originals / "scan.tiff")
     # A valid image just outside the served folder: traversal must not reach it.
     shutil.copy(corpus_file("orient1-landscape.jpg"), tmp_path / "data" / "secret.jpg")
     return tmp_path / "data"
@@ -52,6 +53,18 @@ def test_resize_to_webp(client: TestClient) -> None:
     image = picsmith.process(response.content)
     assert (image.format, image.width) == ("webp", 400)
     assert int(response.headers["content-length"]) == len(response.content)
+
+
+def test_tiff_transforms_like_a_jpeg_or_is_415_without_libvips(client: TestClient) -> None:
+    response = client.get("/scan.tiff?width=200&format=webp")
+    if "vips" not in picsmith.features():
+        assert_error(response, 415, "unsupported_format")
+        assert "vips" in response.json()["error"]["message"]
+        return
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/webp"
+    image = picsmith.process(response.content)
+    assert (image.format, image.width, image.height) == ("webp", 200, 133)
 
 
 def test_meta_true_answers_json(client: TestClient) -> None:
@@ -86,7 +99,7 @@ def test_warnings_header(client: TestClient) -> None:
     response = client.get("/photo.jpg?w=100&cachebuster=7&format=gif&lossless=true")
     assert response.status_code == 200
     assert response.headers[WARNINGS_HEADER] == (
-        "unknown parameter 'cachebuster' ignored; lossless applies to WebP output; ignored for gif"
+        "unknown parameter 'cachebuster' ignored; lossless applies to WebP and JPEG XL output; ignored for gif"
     )
 
 

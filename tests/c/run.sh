@@ -19,7 +19,12 @@ trap 'rm -rf "$out"' EXIT INT TERM
 cflags="-std=c11 -Wall -Wextra -Werror -O1 -g -Iinclude"
 
 gcc $cflags -o "$out/smoke-shared" tests/c/smoke.c -L"$lib" -Wl,-rpath,"$lib" -lpicsmith -pthread
-gcc $cflags -o "$out/smoke-static" tests/c/smoke.c "$lib/libpicsmith.a" -lstdc++ -lpthread -ldl -lm
+# A library built with the `vips` feature also needs libvips when linked statically.
+vips_libs=""
+if nm "$lib/libpicsmith.a" 2>/dev/null | grep -q ' U vips_init$'; then
+    vips_libs=$(pkg-config --libs vips)
+fi
+gcc $cflags -o "$out/smoke-static" tests/c/smoke.c "$lib/libpicsmith.a" -lstdc++ -lpthread -ldl -lm $vips_libs
 
 echo "== shared library (libpicsmith.so)"
 "$out/smoke-shared" "$@"

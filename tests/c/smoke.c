@@ -444,19 +444,62 @@ static void test_library_s3_postgres(const char *dir) {
     test_library_on("s3+postgres", settings);
 }
 
+/* HEIF/HEIC, AVIF, JPEG XL and TIFF go through libvips when the library has the `vips`
+ * feature, and are PICSMITH_STATUS_UNSUPPORTED_FORMAT without it. */
+static void test_long_tail_formats(const char *corpus) {
+    check(!picsmith_has_feature(NULL) && !picsmith_has_feature("no-such-feature"),
+          "picsmith_has_feature: NULL and unknown names are false");
+    int vips = picsmith_has_feature("vips");
+    printf("     libvips linked: %s\n", vips ? "yes" : "no");
+    const char *files[] = {"icc-adobergb-16bit.tiff", "avif-pitm-4096x800.avif"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[4096];
+        char what[256];
+        snprintf(path, sizeof path, "%s/%s", corpus, files[i]);
+        size_t len = 0;
+        unsigned char *data = read_file(path, &len);
+        if (data == NULL) {
+            printf("SKIP %s: cannot read %s\n", files[i], path);
+            continue;
+        }
+        picsmith_image *img = NULL;
+        picsmith_status s = picsmith_process(data, len, "width=200&format=webp", NULL, NULL, &img);
+        if (vips) {
+            size_t out_len = 0;
+            const uint8_t *out = picsmith_image_data(img, &out_len);
+            snprintf(what, sizeof what, "%s transforms like a JPEG (width=200&format=webp)",
+                     files[i]);
+            check(s == PICSMITH_STATUS_OK && picsmith_image_width(img) == 200 &&
+                      is_webp(out, out_len),
+                  what);
+        } else {
+            snprintf(what, sizeof what, "%s without libvips is PICSMITH_STATUS_UNSUPPORTED_FORMAT",
+                     files[i]);
+            check(s == PICSMITH_STATUS_UNSUPPORTED_FORMAT && img == NULL &&
+                      strstr(picsmith_last_error_message(), "vips") != NULL,
+                  what);
+        }
+        picsmith_image_free(img);
+        free(data);
+    }
+}
+
 int main(int argc, char **argv) {
     char corpus_path[4096];
+    const char *corpus = getenv("PICSMITH_CORPUS");
+    if (corpus == NULL || *corpus == '\0') {
+        corpus = "../shared/corpus";
+    }
     const char *path = argc > 1 ? argv[1] : NULL;
     if (path == NULL) {
-        const char *corpus = getenv("PICSMITH_CORPUS");
-        snprintf(corpus_path, sizeof corpus_path, "%s/large-2725x2225.jpg",
-                 corpus && *corpus ? corpus : "../shared/corpus");
+        snprintf(corpus_path, sizeof corpus_path, "%s/large-2725x2225.jpg", corpus);
         path = corpus_path;
     }
 
     test_versions();
     test_errors_without_image();
     test_last_error_is_per_thread();
+    test_long_tail_formats(corpus);
 
     size_t len = 0;
     unsigned char *jpeg = read_file(path, &len);

@@ -43,7 +43,7 @@ pub const PICSMITH_ABI_VERSION_MAJOR: u32 = 2;
 
 /// Minor version of the ABI described by this header. It grows when functions are added; a
 /// caller built against minor N works with any library whose minor is N or more.
-pub const PICSMITH_ABI_VERSION_MINOR: u32 = 4;
+pub const PICSMITH_ABI_VERSION_MINOR: u32 = 5;
 
 /// The outcome of a call. `PICSMITH_STATUS_OK` is 0; the statuses from
 /// `PICSMITH_STATUS_INVALID_PARAMETER` to `PICSMITH_STATUS_INTERNAL`, then from
@@ -881,7 +881,7 @@ pub unsafe extern "C" fn picsmith_image_height(image: *const picsmith_image) -> 
 }
 
 /// The image's format as a short lowercase name (`"jpeg"`, `"png"`, `"webp"`, `"gif"`,
-/// `"avif"`), or NULL when `image` is NULL.
+/// `"avif"`, `"jxl"`), or NULL when `image` is NULL.
 ///
 /// # Safety
 ///
@@ -1114,6 +1114,33 @@ pub extern "C" fn picsmith_abi_version_minor() -> u32 {
 #[no_mangle]
 pub extern "C" fn picsmith_version() -> *const c_char {
     boundary(ptr::null(), || interned(engine::VERSION))
+}
+
+/// Whether the library was built with the optional feature `name`. Today there is one:
+/// `"vips"`, HEIF/HEIC, AVIF, JPEG XL and TIFF input and JPEG XL output through libvips
+/// (without it those inputs fail with `PICSMITH_STATUS_UNSUPPORTED_FORMAT`). NULL, a name that
+/// is not UTF-8 and an unknown name answer false. Since ABI 2.5.
+///
+/// ```c
+/// bool reads_heic = picsmith_has_feature("vips");
+/// ```
+///
+/// # Safety
+///
+/// `name` is NULL or a NUL-terminated string valid for the call.
+///
+/// Thread safety: may be called from any thread.
+#[no_mangle]
+pub unsafe extern "C" fn picsmith_has_feature(name: *const c_char) -> bool {
+    boundary(false, || {
+        if name.is_null() {
+            return false;
+        }
+        // SAFETY: non-NULL and NUL-terminated per this function's contract.
+        let name = unsafe { CStr::from_ptr(name) };
+        name.to_str()
+            .is_ok_and(|name| engine::features().contains(&name))
+    })
 }
 
 #[cfg(test)]

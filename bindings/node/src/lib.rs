@@ -72,8 +72,8 @@ pub struct Warning {
 #[napi(object)]
 pub struct Image {
     pub data: Buffer,
-    /// Short name of the output format: `jpeg`, `png`, `webp`, `avif`, `gif`, `mp4`, or `json` for
-    /// the metadata document of `meta=true`.
+    /// Short name of the output format: `jpeg`, `png`, `webp`, `avif`, `gif`, `jxl`, `mp4`, or
+    /// `json` for the metadata document of `meta=true`.
     pub format: String,
     /// MIME type of `data`.
     pub mime: String,
@@ -103,6 +103,17 @@ pub struct Parameter {
     /// Whether this build implements the parameter; setting an unimplemented one is an
     /// `unsupported` error.
     pub implemented: bool,
+}
+
+/// The optional features compiled into this build: `"vips"` when HEIF/HEIC, AVIF, JPEG XL and
+/// TIFF input and JPEG XL output go through libvips.
+///
+/// ```js
+/// const readsHeic = picsmith.features().includes('vips')
+/// ```
+#[napi]
+pub fn features() -> Vec<String> {
+    picsmith::features().iter().map(|f| f.to_string()).collect()
 }
 
 /// Every parameter of the transform language, in the order of the reference.

@@ -212,7 +212,7 @@ impl Image {
 
 #[pymethods]
 impl Image {
-    /// The output format's short name: "jpeg", "png", "webp", "avif", "gif", "mp4", or "json"
+    /// The output format's short name: "jpeg", "png", "webp", "avif", "gif", "jxl", "mp4", or "json"
     /// for the metadata document of `meta=true`.
     #[getter]
     fn format(&self) -> &'static str {
@@ -565,6 +565,13 @@ fn parameters(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
     Ok(list)
 }
 
+/// The optional features compiled into this build: ``"vips"`` when HEIF/HEIC, AVIF, JPEG XL
+/// and TIFF input and JPEG XL output go through libvips.
+#[pyfunction]
+fn features() -> Vec<&'static str> {
+    picsmith::features().to_vec()
+}
+
 /// A JSON Schema (draft 2020-12) of the query parameters, as a JSON string.
 #[pyfunction]
 fn schema_json() -> String {
@@ -583,6 +590,7 @@ fn _picsmith(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(metadata_json, module)?)?;
     module.add_function(wrap_pyfunction!(parameters, module)?)?;
     module.add_function(wrap_pyfunction!(schema_json, module)?)?;
+    module.add_function(wrap_pyfunction!(features, module)?)?;
     errors::register(module)?;
     Ok(())
 }

@@ -14,3 +14,4 @@ mod pipeline;
 mod quality;
 mod storage;
 mod vectors;
+mod vips;
