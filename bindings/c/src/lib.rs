@@ -1143,6 +1143,76 @@ pub unsafe extern "C" fn picsmith_has_feature(name: *const c_char) -> bool {
     })
 }
 
+/// Appends `expires` (when `expires_at` is not negative; Unix seconds) and an HMAC-SHA256
+/// `signature` to `path_and_query`, for private images and signed transform URLs. Since ABI
+/// 2.5.
+///
+/// ```c
+/// char *url = NULL;
+/// if (picsmith_sign_path((const uint8_t *)"secret", 6, "/cat.jpg?width=300", 1767225600, &url) == PICSMITH_STATUS_OK) {
+///     puts(url);  /* /cat.jpg?width=300&expires=1767225600&signature=... */
+///     picsmith_string_free(url);
+/// }
+/// ```
+///
+/// # Safety
+///
+/// `secret` is valid for reads of `secret_len` bytes; `path_and_query` a NUL-terminated UTF-8
+/// string; `out` writable.
+///
+/// Ownership: the caller owns `*out` (release with `picsmith_string_free`).
+#[no_mangle]
+pub unsafe extern "C" fn picsmith_sign_path(
+    secret: *const u8,
+    secret_len: usize,
+    path_and_query: *const c_char,
+    expires_at: i64,
+    out: *mut *mut c_char,
+) -> picsmith_status {
+    status_call(|| {
+        // SAFETY: every pointer is checked by these helpers under the contract above.
+        unsafe {
+            reset_out(out)?;
+            let secret = input_bytes(secret, secret_len)?;
+            let path = required_str(path_and_query, "path_and_query")?;
+            let expires = u64::try_from(expires_at).ok();
+            let signed = engine::sign_path(secret, path, expires)?;
+            out.write(c_string(&signed).into_raw());
+        }
+        Ok(())
+    })
+}
+
+/// Checks a path made by `picsmith_sign_path` at time `now` (Unix seconds) and writes it
+/// without `expires` and `signature`; `PICSMITH_STATUS_FORBIDDEN` when the signature is
+/// missing, wrong or expired. Since ABI 2.5.
+///
+/// # Safety
+///
+/// As `picsmith_sign_path`.
+///
+/// Ownership: the caller owns `*out` (release with `picsmith_string_free`).
+#[no_mangle]
+pub unsafe extern "C" fn picsmith_verify_signed_path(
+    secret: *const u8,
+    secret_len: usize,
+    path_and_query: *const c_char,
+    now: u64,
+    out: *mut *mut c_char,
+) -> picsmith_status {
+    status_call(|| {
+        // SAFETY: every pointer is checked by these helpers under the contract above.
+        unsafe {
+            reset_out(out)?;
+            let secret = input_bytes(secret, secret_len)?;
+            let path = required_str(path_and_query, "path_and_query")?;
+            let unsigned = engine::verify_signed_path(secret, path, now)?;
+            out.write(c_string(&unsigned).into_raw());
+        }
+        Ok(())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -102,7 +102,7 @@ pub unsafe extern "C" fn picsmith_library_open(
                 optional_str(settings_json, "settings_json")?,
                 "settings",
             )?;
-            let mut config = LibraryConfig::from_env()?.with_settings(settings);
+            let mut config = LibraryConfig::from_env()?.with_settings(settings)?;
             config.limits = limits_arg(limits);
             let library = Library::open(config)?;
             out.write(Box::into_raw(Box::new(picsmith_library { library })));
@@ -436,6 +436,93 @@ pub unsafe extern "C" fn picsmith_library_maintain(
                 "removedBytes": report.removed_bytes,
             });
             emit_json(json.to_string(), out);
+        }
+        Ok(())
+    })
+}
+
+/// A new API key for `account` (NULL for `"default"`) with an optional `label`, written to
+/// `*out` once; the catalog keeps only its hash, so every server sharing the catalog accepts
+/// it. Since ABI 2.5.
+///
+/// # Safety
+///
+/// `library` is a live library; `account` and `label` NULL or NUL-terminated UTF-8 strings;
+/// `out` writable.
+///
+/// Ownership: the caller owns `*out` (release with `picsmith_string_free`).
+#[no_mangle]
+pub unsafe extern "C" fn picsmith_library_create_key(
+    library: *const picsmith_library,
+    account: *const c_char,
+    label: *const c_char,
+    out: *mut *mut c_char,
+) -> picsmith_status {
+    status_call(|| {
+        // SAFETY: every pointer is checked by these helpers under the contract above.
+        unsafe {
+            let library = library_and_out(library, out)?;
+            let account = optional_str(account, "account")?.unwrap_or("default");
+            let label = optional_str(label, "label")?.unwrap_or("");
+            emit_json(library.create_key(account, label)?, out);
+        }
+        Ok(())
+    })
+}
+
+/// The account of an API key, written to `*out`; `PICSMITH_STATUS_NOT_FOUND` (and `*out`
+/// NULL) when there is no such key. Since ABI 2.5.
+///
+/// # Safety
+///
+/// `library` is a live library; `key` a NUL-terminated UTF-8 string; `out` writable.
+///
+/// Ownership: the caller owns `*out` (release with `picsmith_string_free`).
+#[no_mangle]
+pub unsafe extern "C" fn picsmith_library_check_key(
+    library: *const picsmith_library,
+    key: *const c_char,
+    out: *mut *mut c_char,
+) -> picsmith_status {
+    status_call(|| {
+        // SAFETY: every pointer is checked by these helpers under the contract above.
+        unsafe {
+            let library = library_and_out(library, out)?;
+            match library.check_key(required_str(key, "key")?)? {
+                Some(account) => emit_json(account, out),
+                None => {
+                    return Err(Failure::from(engine::Error::new(
+                        engine::ErrorKind::NotFound,
+                        "no such API key",
+                    )));
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Revokes an API key; `PICSMITH_STATUS_NOT_FOUND` when there was no such key. Since ABI 2.5.
+///
+/// # Safety
+///
+/// `library` is a live library; `key` a NUL-terminated UTF-8 string.
+#[no_mangle]
+pub unsafe extern "C" fn picsmith_library_revoke_key(
+    library: *const picsmith_library,
+    key: *const c_char,
+) -> picsmith_status {
+    status_call(|| {
+        // SAFETY: the pointers are checked by these helpers under the contract above.
+        let library = unsafe { library.as_ref() }
+            .map(|l| &l.library)
+            .ok_or_else(|| Failure::invalid_argument("library is NULL"))?;
+        let key = unsafe { required_str(key, "key")? };
+        if !library.revoke_key(key)? {
+            return Err(Failure::from(engine::Error::new(
+                engine::ErrorKind::NotFound,
+                "no such API key",
+            )));
         }
         Ok(())
     })

@@ -5,7 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{AsyncTask, Buffer, ToNapiValue, TypeName};
-use napi::{Env, Task};
+use napi::{Either, Env, Task};
 use napi_derive::napi;
 
 mod errors;
@@ -114,6 +114,61 @@ pub struct Parameter {
 #[napi]
 pub fn features() -> Vec<String> {
     picsmith::features().iter().map(|f| f.to_string()).collect()
+}
+
+/// `pathAndQuery` with `expires` (Unix seconds, when given) and an HMAC-SHA256 `signature`
+/// appended, for private images and signed transform URLs.
+///
+/// ```js
+/// const url = picsmith.signPath(secret, '/cat.jpg?width=300', Math.floor(Date.now() / 1000) + 3600)
+/// ```
+#[napi]
+pub fn sign_path(
+    env: Env,
+    secret: Either<String, Buffer>,
+    path_and_query: String,
+    expires_at: Option<i64>,
+) -> napi::Result<String> {
+    let expires_at = match expires_at {
+        Some(t) if t < 0 => {
+            return Err(errors::invalid_option(
+                &env,
+                "expiresAt",
+                "must be Unix seconds, not negative",
+            ));
+        }
+        other => other.map(|t| t as u64),
+    };
+    picsmith::sign_path(&secret_bytes(&secret), &path_and_query, expires_at)
+        .map_err(|e| errors::to_js_error(&env, &e))
+}
+
+/// The path and query of a `signPath` URL without `expires` and `signature`; throws a
+/// `forbidden` error when the signature is missing, wrong or expired at `now` (Unix seconds,
+/// default the current time).
+#[napi]
+pub fn verify_signed_path(
+    env: Env,
+    secret: Either<String, Buffer>,
+    path_and_query: String,
+    now: Option<i64>,
+) -> napi::Result<String> {
+    let now = match now {
+        Some(t) => t.max(0) as u64,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    };
+    picsmith::verify_signed_path(&secret_bytes(&secret), &path_and_query, now)
+        .map_err(|e| errors::to_js_error(&env, &e))
+}
+
+fn secret_bytes(secret: &Either<String, Buffer>) -> Vec<u8> {
+    match secret {
+        Either::A(text) => text.as_bytes().to_vec(),
+        Either::B(buffer) => buffer.to_vec(),
+    }
 }
 
 /// Every parameter of the transform language, in the order of the reference.
@@ -421,7 +476,8 @@ impl Library {
         let limits = to_limits(&env, limits)?;
         let opened = (|| {
             let settings = from_json(settings, "settings")?;
-            let mut config = picsmith::storage::LibraryConfig::from_env()?.with_settings(settings);
+            let mut config =
+                picsmith::storage::LibraryConfig::from_env()?.with_settings(settings)?;
             config.limits = limits;
             picsmith::storage::Library::open(config)
         })();
@@ -566,6 +622,34 @@ impl Library {
         self.task(move |lib| Ok(json_of(&lib.verify()?)))
     }
 
+    /// A new API key for `account` (default `"default"`), resolved once; the catalog keeps
+    /// only its hash, so every server sharing the catalog accepts it.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn create_key(
+        &self,
+        account: Option<String>,
+        label: Option<String>,
+    ) -> AsyncTask<LibraryTask<String>> {
+        self.task(move |lib| {
+            lib.create_key(
+                account.as_deref().unwrap_or("default"),
+                label.as_deref().unwrap_or(""),
+            )
+        })
+    }
+
+    /// The account of an API key, or null when there is no such key.
+    #[napi(ts_return_type = "Promise<string | null>")]
+    pub fn check_key(&self, key: String) -> AsyncTask<LibraryTask<Option<String>>> {
+        self.task(move |lib| lib.check_key(&key))
+    }
+
+    /// Revokes an API key; false when there was no such key.
+    #[napi(ts_return_type = "Promise<boolean>")]
+    pub fn revoke_key(&self, key: String) -> AsyncTask<LibraryTask<bool>> {
+        self.task(move |lib| lib.revoke_key(&key))
+    }
+
     fn task<T: IntoJs>(
         &self,
         work: impl FnOnce(&picsmith::storage::Library) -> picsmith::Result<T> + Send + 'static,
@@ -574,6 +658,30 @@ impl Library {
         AsyncTask::new(LibraryTask {
             work: Some(Box::new(move || work(&library))),
         })
+    }
+}
+
+impl IntoJs for String {
+    type Js = String;
+
+    fn into_js(self) -> String {
+        self
+    }
+}
+
+impl IntoJs for Option<String> {
+    type Js = Option<String>;
+
+    fn into_js(self) -> Option<String> {
+        self
+    }
+}
+
+impl IntoJs for bool {
+    type Js = bool;
+
+    fn into_js(self) -> bool {
+        self
     }
 }
 

@@ -395,7 +395,8 @@ impl Library {
         let limits = limits_or_default(limits);
         let inner = without_gil(py, move || {
             let settings = picsmith::storage::parse_options(settings_json.as_deref(), "settings")?;
-            let mut config = picsmith::storage::LibraryConfig::from_env()?.with_settings(settings);
+            let mut config =
+                picsmith::storage::LibraryConfig::from_env()?.with_settings(settings)?;
             config.limits = limits;
             picsmith::storage::Library::open(config)
         })?;
@@ -529,6 +530,42 @@ impl Library {
         let data = without_gil(py, || self.inner.fetch(url))?;
         Ok(PyBytes::new(py, &data))
     }
+
+    fn create_key(&self, py: Python<'_>, account: &str, label: &str) -> PyResult<String> {
+        without_gil(py, || self.inner.create_key(account, label))
+    }
+
+    fn check_key(&self, py: Python<'_>, key: &str) -> PyResult<Option<String>> {
+        without_gil(py, || self.inner.check_key(key))
+    }
+
+    fn revoke_key(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
+        without_gil(py, || self.inner.revoke_key(key))
+    }
+}
+
+/// `path_and_query` with `expires` (Unix seconds, optional) and an HMAC-SHA256 `signature`.
+#[pyfunction]
+#[pyo3(signature = (secret, path_and_query, expires_at=None))]
+fn sign_path(
+    py: Python<'_>,
+    secret: &[u8],
+    path_and_query: &str,
+    expires_at: Option<u64>,
+) -> PyResult<String> {
+    picsmith::sign_path(secret, path_and_query, expires_at).map_err(|e| errors::to_py_err(py, &e))
+}
+
+/// The signed path without `expires` and `signature`; Forbidden when the signature is wrong,
+/// missing or expired at `now` (Unix seconds).
+#[pyfunction]
+fn verify_signed_path(
+    py: Python<'_>,
+    secret: &[u8],
+    path_and_query: &str,
+    now: u64,
+) -> PyResult<String> {
+    picsmith::verify_signed_path(secret, path_and_query, now).map_err(|e| errors::to_py_err(py, &e))
 }
 
 fn kind_name(kind: &ParamKind) -> &'static str {
@@ -591,6 +628,8 @@ fn _picsmith(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(parameters, module)?)?;
     module.add_function(wrap_pyfunction!(schema_json, module)?)?;
     module.add_function(wrap_pyfunction!(features, module)?)?;
+    module.add_function(wrap_pyfunction!(sign_path, module)?)?;
+    module.add_function(wrap_pyfunction!(verify_signed_path, module)?)?;
     errors::register(module)?;
     Ok(())
 }

@@ -16,9 +16,10 @@ use super::ImageRecord;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Versioned migrations, applied in order, each once, each in its own transaction.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE images (
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE images (
         id TEXT PRIMARY KEY,
         path TEXT NOT NULL UNIQUE,
         folder TEXT NOT NULL,
@@ -56,7 +57,18 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         PRIMARY KEY (image_id, tag)
     );
     CREATE INDEX image_tags_tag ON image_tags (tag);",
-)];
+    ),
+    // API keys live in the catalog so every server sharing it knows them; only a hash is kept.
+    (
+        2,
+        "CREATE TABLE api_keys (
+        key_hash TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        label TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    )",
+    ),
+];
 
 const COLUMNS: &str = "id, path, folder, name, original_name, blob_key, mime, format, size, width, \
     height, md5, sha256, phash, title, description, album_id, category_id, custom_coordinates, \
@@ -535,6 +547,42 @@ impl Catalog {
             .try_get("n")
             .map_err(|e| db_error("checking content", e))?;
         Ok(n > 0)
+    }
+
+    pub async fn insert_key(&self, key_hash: &str, account: &str, label: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO api_keys (key_hash, account, label, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(key_hash)
+        .bind(account)
+        .bind(label)
+        .bind(super::now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_error("storing an API key", e))?;
+        Ok(())
+    }
+
+    /// The account of the key with this hash.
+    pub async fn key_account(&self, key_hash: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT account FROM api_keys WHERE key_hash = $1")
+            .bind(key_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| db_error("checking an API key", e))?;
+        row.map(|row| row.try_get("account"))
+            .transpose()
+            .map_err(|e| db_error("checking an API key", e))
+    }
+
+    /// Whether a key with this hash existed (and is now gone).
+    pub async fn delete_key(&self, key_hash: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM api_keys WHERE key_hash = $1")
+            .bind(key_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_error("revoking an API key", e))?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn attach_tags(&self, records: &mut [(ImageRecord, String)]) -> Result<()> {

@@ -16,6 +16,7 @@ mod blobs;
 mod catalog;
 mod derived;
 mod names;
+mod origins;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 pub use names::{normalize_folder, sanitize_file_name, split_path};
+pub use origins::{ORIGIN_PARAMS, OriginConfig};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::fetch::{FetchPolicy, Fetcher};
@@ -35,6 +37,7 @@ use crate::{Limits, MetadataOptions, Options, Output, Pipeline, Resolver};
 use blobs::BlobStore;
 use catalog::{Catalog, ListFilter};
 use derived::DerivedCache;
+use origins::{BucketClients, RemoteSource};
 
 /// Most ids in one delete or tag call, as ImageResizer.io allows.
 pub const MAX_IDS_PER_CALL: usize = 20;
@@ -411,6 +414,8 @@ pub struct LibraryConfig {
     pub quota_bytes: u64,
     pub limits: Limits,
     pub fetch: FetchPolicy,
+    /// Remote origins of renders: the default origin and the dynamic origin parameters.
+    pub origins: OriginConfig,
     /// Most catalog connections. Default 8.
     pub max_connections: u32,
 }
@@ -428,6 +433,7 @@ impl Default for LibraryConfig {
             quota_bytes: 10 << 30,
             limits: Limits::default(),
             fetch: FetchPolicy::default(),
+            origins: OriginConfig::default(),
             max_connections: 8,
         }
     }
@@ -436,7 +442,11 @@ impl Default for LibraryConfig {
 impl LibraryConfig {
     /// The defaults, overridden by `PICSMITH_STORAGE`, `PICSMITH_CATALOG`, `PICSMITH_CACHE`
     /// (a folder, or `off`), `PICSMITH_CACHE_MAX_BYTES`, `PICSMITH_QUOTA_BYTES`,
-    /// `PICSMITH_ALLOWED_HOSTS` (comma-separated) and `PICSMITH_ALLOW_PRIVATE_ADDRESSES=true`.
+    /// `PICSMITH_ALLOWED_HOSTS`, `PICSMITH_PRIVATE_HOSTS` (comma-separated),
+    /// `PICSMITH_ALLOW_PRIVATE_ADDRESSES=true`, and for remote origins `PICSMITH_ORIGIN` (the
+    /// default origin), `PICSMITH_DYNAMIC_ORIGINS` (comma-separated parameters of
+    /// [`ORIGIN_PARAMS`], or `all`), `PICSMITH_ALLOWED_BUCKETS`, `PICSMITH_BUCKET_ENDPOINT`
+    /// and `PICSMITH_BUCKET_REGION`.
     pub fn from_env() -> Result<LibraryConfig> {
         let mut config = LibraryConfig::default();
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
@@ -468,13 +478,27 @@ impl LibraryConfig {
         if let Some(n) = number("PICSMITH_QUOTA_BYTES")? {
             config.quota_bytes = n;
         }
-        if let Some(hosts) = var("PICSMITH_ALLOWED_HOSTS") {
-            config.fetch.allowed_hosts = hosts
-                .split(',')
+        let list = |text: String| -> Vec<String> {
+            text.split(',')
                 .map(|h| h.trim().to_owned())
                 .filter(|h| !h.is_empty())
-                .collect();
+                .collect()
+        };
+        if let Some(hosts) = var("PICSMITH_ALLOWED_HOSTS") {
+            config.fetch.allowed_hosts = list(hosts);
         }
+        if let Some(hosts) = var("PICSMITH_PRIVATE_HOSTS") {
+            config.fetch.private_hosts = list(hosts);
+        }
+        config.origins.default_origin = var("PICSMITH_ORIGIN");
+        if let Some(params) = var("PICSMITH_DYNAMIC_ORIGINS") {
+            config.origins.dynamic = dynamic_origins(list(params))?;
+        }
+        if let Some(buckets) = var("PICSMITH_ALLOWED_BUCKETS") {
+            config.origins.allowed_buckets = list(buckets);
+        }
+        config.origins.bucket_endpoint = var("PICSMITH_BUCKET_ENDPOINT");
+        config.origins.bucket_region = var("PICSMITH_BUCKET_REGION");
         if let Some(flag) = var("PICSMITH_ALLOW_PRIVATE_ADDRESSES") {
             config.fetch.allow_private = matches!(flag.as_str(), "1" | "true" | "yes");
         }
@@ -488,7 +512,7 @@ impl LibraryConfig {
 /// ```
 /// use picsmith::storage::{LibraryConfig, LibrarySettings};
 /// let settings: LibrarySettings = serde_json::from_str(r#"{"storage": "memory://", "cache": "off"}"#).unwrap();
-/// let config = LibraryConfig::default().with_settings(settings);
+/// let config = LibraryConfig::default().with_settings(settings).unwrap();
 /// assert_eq!((config.storage.as_str(), config.cache_dir), ("memory://", None));
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -502,11 +526,39 @@ pub struct LibrarySettings {
     pub quota_bytes: Option<u64>,
     pub allow_private_addresses: Option<bool>,
     pub allowed_hosts: Option<Vec<String>>,
+    pub private_hosts: Option<Vec<String>>,
+    /// The default origin: base URL of the paths the library does not hold.
+    pub origin: Option<String>,
+    /// Origin parameters queries may use ([`ORIGIN_PARAMS`], or `["all"]`).
+    pub dynamic_origins: Option<Vec<String>>,
+    pub allowed_buckets: Option<Vec<String>>,
+    pub bucket_endpoint: Option<String>,
+    pub bucket_region: Option<String>,
+}
+
+/// The named origin parameters, checked; `all` stands for every one.
+fn dynamic_origins(names: Vec<String>) -> Result<Vec<String>> {
+    if names.iter().any(|n| n == "all") {
+        return Ok(ORIGIN_PARAMS.iter().map(|p| p.to_string()).collect());
+    }
+    for name in &names {
+        if !ORIGIN_PARAMS.contains(&name.as_str()) {
+            return Err(Error::for_parameter(
+                ErrorKind::InvalidParameter,
+                "dynamic_origins",
+                format!(
+                    "'{name}' is not an origin parameter ({})",
+                    ORIGIN_PARAMS.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(names)
 }
 
 impl LibraryConfig {
     /// This configuration with every setting given in `settings` replaced.
-    pub fn with_settings(mut self, settings: LibrarySettings) -> LibraryConfig {
+    pub fn with_settings(mut self, settings: LibrarySettings) -> Result<LibraryConfig> {
         if let Some(storage) = settings.storage {
             self.storage = storage;
         }
@@ -528,7 +580,25 @@ impl LibraryConfig {
         if let Some(hosts) = settings.allowed_hosts {
             self.fetch.allowed_hosts = hosts;
         }
-        self
+        if let Some(hosts) = settings.private_hosts {
+            self.fetch.private_hosts = hosts;
+        }
+        if let Some(origin) = settings.origin {
+            self.origins.default_origin = Some(origin).filter(|o| !o.is_empty());
+        }
+        if let Some(params) = settings.dynamic_origins {
+            self.origins.dynamic = dynamic_origins(params)?;
+        }
+        if let Some(buckets) = settings.allowed_buckets {
+            self.origins.allowed_buckets = buckets;
+        }
+        if let Some(endpoint) = settings.bucket_endpoint {
+            self.origins.bucket_endpoint = Some(endpoint);
+        }
+        if let Some(region) = settings.bucket_region {
+            self.origins.bucket_region = Some(region);
+        }
+        Ok(self)
     }
 }
 
@@ -554,6 +624,7 @@ struct Inner {
     catalog: Catalog,
     derived: Option<DerivedCache>,
     fetcher: Fetcher,
+    buckets: BucketClients,
     config: LibraryConfig,
 }
 
@@ -638,6 +709,10 @@ fn too_many_tags(n: usize) -> Error {
     )
 }
 
+fn key_hash(key: &str) -> String {
+    hex(&Sha256::digest(key.as_bytes()))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -674,6 +749,7 @@ impl Library {
                 catalog,
                 derived,
                 fetcher,
+                buckets: BucketClients::default(),
                 config,
             }),
         })
@@ -993,7 +1069,50 @@ impl Library {
     ) -> Result<Rendered> {
         let inner = &self.inner;
         let pipeline = Pipeline::from_query(query)?;
-        let (record, key) = self.block_on(self.locate(reference))?;
+        let origins = &inner.config.origins;
+        let source = match origins.requested(reference, &pipeline)? {
+            Some(source) => source,
+            None => match self.block_on(self.locate(reference)) {
+                Ok(located) => {
+                    return self.render_stored(located, &pipeline, accept, allow_private);
+                }
+                // A path the library does not hold comes from the default origin, if any.
+                Err(err) if err.kind() == ErrorKind::NotFound => {
+                    origins.fallback(reference).ok_or(err)?
+                }
+                Err(err) => return Err(err),
+            },
+        };
+        let data = self.fetch_remote(&source)?;
+        self.render_bytes(&data, None, &pipeline, accept)
+    }
+
+    /// The bytes of a remote source, within the input limit.
+    fn fetch_remote(&self, source: &RemoteSource) -> Result<Vec<u8>> {
+        let inner = &self.inner;
+        let max = inner.config.limits.max_input_bytes;
+        match source {
+            RemoteSource::Http(request) => self.block_on(inner.fetcher.fetch_request(request, max)),
+            RemoteSource::Bucket {
+                bucket,
+                region,
+                key,
+            } => self.block_on(
+                inner
+                    .buckets
+                    .read(&inner.config.origins, bucket, region, key, max),
+            ),
+        }
+    }
+
+    fn render_stored(
+        &self,
+        (record, key): (Option<ImageRecord>, String),
+        pipeline: &Pipeline,
+        accept: Option<&str>,
+        allow_private: bool,
+    ) -> Result<Rendered> {
+        let inner = &self.inner;
         if let Some(record) = &record {
             if record.is_private && !allow_private {
                 return Err(Error::new(
@@ -1004,24 +1123,36 @@ impl Library {
                     ),
                 ));
             }
-        }
-        let cache_key = pipeline
-            .cache_key(accept)
-            .filter(|_| inner.derived.is_some());
-        if let (Some(record), Some(cache_key), Some(cache)) = (&record, &cache_key, &inner.derived)
-        {
-            if let Some(output) = cache.get(&record.sha256, cache_key, pipeline.warnings()) {
-                return Ok(Rendered {
-                    output,
-                    cache_hit: true,
-                    record: Some(record.clone()),
-                });
+            // A record knows its checksum, so a cached variant needs no read of the original.
+            if let (Some(cache_key), Some(cache)) = (pipeline.cache_key(accept), &inner.derived) {
+                if let Some(output) = cache.get(&record.sha256, &cache_key, pipeline.warnings()) {
+                    return Ok(Rendered {
+                        output,
+                        cache_hit: true,
+                        record: Some(record.clone()),
+                    });
+                }
             }
         }
         let data = self.block_on(inner.blobs.get(&key))?;
+        self.render_bytes(&data, record, pipeline, accept)
+    }
+
+    /// Runs the pipeline on an original's bytes through the derived cache.
+    fn render_bytes(
+        &self,
+        data: &[u8],
+        record: Option<ImageRecord>,
+        pipeline: &Pipeline,
+        accept: Option<&str>,
+    ) -> Result<Rendered> {
+        let inner = &self.inner;
+        let cache_key = pipeline
+            .cache_key(accept)
+            .filter(|_| inner.derived.is_some());
         let sha256 = match &record {
             Some(record) => record.sha256.clone(),
-            None => hex(&Sha256::digest(&data)),
+            None => hex(&Sha256::digest(data)),
         };
         if record.is_none() {
             if let (Some(cache_key), Some(cache)) = (&cache_key, &inner.derived) {
@@ -1040,7 +1171,7 @@ impl Library {
             strict: false,
             resolver: Some(self.resolver()),
         };
-        let output = pipeline.run(&data, &options)?;
+        let output = pipeline.run(data, &options)?;
         if let (Some(cache_key), Some(cache)) = (&cache_key, &inner.derived) {
             cache.put(&sha256, cache_key, &output, pipeline.warnings());
         }
@@ -1049,6 +1180,49 @@ impl Library {
             cache_hit: false,
             record,
         })
+    }
+
+    /// A new API key for `account`: `psk_` and 40 random characters (about 238 bits). Only its
+    /// SHA-256 is stored, in the catalog, so every server sharing the catalog accepts it; the
+    /// key itself is answered once and cannot be recovered.
+    ///
+    /// ```
+    /// # use picsmith::storage::{Library, LibraryConfig, LibrarySettings};
+    /// # let settings = LibrarySettings { storage: Some("memory://".into()), catalog: Some("sqlite://:memory:".into()), cache: Some("off".into()), ..Default::default() };
+    /// # let library = Library::open(LibraryConfig::default().with_settings(settings).unwrap()).unwrap();
+    /// let key = library.create_key("default", "uploads from the CMS").unwrap();
+    /// assert_eq!(library.check_key(&key).unwrap().as_deref(), Some("default"));
+    /// assert_eq!(library.check_key("psk_guess").unwrap(), None);
+    /// ```
+    pub fn create_key(&self, account: &str, label: &str) -> Result<String> {
+        if account.is_empty() || account.len() > 200 || account.chars().any(char::is_control) {
+            return Err(Error::for_parameter(
+                ErrorKind::InvalidParameter,
+                "account",
+                "an account is 1 to 200 characters, none of them control characters",
+            ));
+        }
+        let key = format!("psk_{}", names::random_token(40));
+        self.block_on(
+            self.inner
+                .catalog
+                .insert_key(&key_hash(&key), account, label),
+        )?;
+        Ok(key)
+    }
+
+    /// The account an API key belongs to, or `None` for a key that does not exist. Keys are
+    /// looked up by their SHA-256, so the time taken says nothing about how close a guess was.
+    pub fn check_key(&self, key: &str) -> Result<Option<String>> {
+        if key.is_empty() || key.len() > 200 {
+            return Ok(None);
+        }
+        self.block_on(self.inner.catalog.key_account(&key_hash(key)))
+    }
+
+    /// Revokes an API key; `false` when there was no such key.
+    pub fn revoke_key(&self, key: &str) -> Result<bool> {
+        self.block_on(self.inner.catalog.delete_key(&key_hash(key)))
     }
 
     /// Deletes up to 20 images by id and answers their records; unknown ids are an error and

@@ -709,6 +709,224 @@ fn remote_sources_are_guarded() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Forbidden, "{err}");
     assert!(err.message().contains("127.0.0.1:1/private"), "{err}");
+
+    // A host trusted to be private (an intranet origin) does not open the rest: its redirect
+    // to a private address is refused, and so is a name that resolves to loopback.
+    let mut trusted = backend.config.clone();
+    trusted.fetch.private_hosts = vec!["localhost".into()];
+    let trusted = Library::open(trusted).unwrap();
+    assert_eq!(
+        trusted
+            .fetch(&format!("http://localhost:{port}/image.png"))
+            .unwrap(),
+        data
+    );
+    let err = trusted
+        .fetch(&format!("http://localhost:{port}/hop"))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Forbidden, "{err}");
+    assert!(
+        err.message().contains("127.0.0.1 is not a public address"),
+        "{err}"
+    );
+    let err = trusted
+        .fetch(&format!("http://localhost.localdomain:{port}/image.png"))
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Forbidden | ErrorKind::UpstreamError),
+        "{err}"
+    );
+}
+
+/// An origin server on 127.0.0.1: `/photos/cat.png` answers `body`; `/vhost.png` answers it
+/// only to requests whose Host header is `images.example.com`, as a virtual host would.
+fn serve_origin(body: Vec<u8>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 4096];
+            let n = stream.read(&mut request).unwrap_or(0);
+            let text = String::from_utf8_lossy(&request[..n]).to_ascii_lowercase();
+            let line = text.lines().next().unwrap_or_default().to_owned();
+            let found = line.starts_with("get /photos/cat.png ")
+                || (line.starts_with("get /vhost.png ")
+                    && text.contains("\r\nhost: images.example.com\r\n"));
+            let response = if found {
+                let mut r = format!("HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
+                r.extend_from_slice(&body);
+                r
+            } else {
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec()
+            };
+            let _ = stream.write_all(&response);
+        }
+    });
+    port
+}
+
+#[test]
+fn renders_read_remote_origins_only_where_configured() {
+    let backend = local_sqlite();
+    let data = png(9, 40, 30);
+    let port = serve_origin(data.clone());
+    let mut config = backend.config.clone();
+    config.fetch.private_hosts = vec!["localhost".into(), "images.invalid".into()];
+
+    // Off by default: every origin parameter is refused, naming itself.
+    let closed = Library::open(config.clone()).unwrap();
+    for query in [
+        format!("source_url=http://localhost:{port}/photos/cat.png"),
+        format!("origin=localhost:{port}"),
+        "bucket=photos".to_owned(),
+    ] {
+        let err = closed.render("/photos/cat.png", &query, None).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Forbidden, "{query}: {err}");
+        assert!(err.message().contains("disabled"), "{err}");
+    }
+    assert_eq!(
+        closed
+            .render("/photos/cat.png", "width=4", None)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+
+    config.origins.dynamic = picsmith::storage::ORIGIN_PARAMS
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    let open = Library::open(config.clone()).unwrap();
+    let rendered = open
+        .render(
+            "/",
+            &format!("source_url=http://localhost:{port}/photos/cat.png&width=20"),
+            None,
+        )
+        .unwrap();
+    assert_eq!((rendered.output.width, rendered.output.height), (20, 15));
+    let rendered = open
+        .render(
+            "/photos/cat.png",
+            &format!("origin=localhost:{port}&width=8"),
+            None,
+        )
+        .unwrap();
+    assert_eq!(rendered.output.width, 8);
+
+    // host_header reaches the virtual host; without it the origin answers 404.
+    let query = format!("origin=http://localhost:{port}&host_header=images.example.com&width=10");
+    assert_eq!(
+        open.render("/vhost.png", &query, None)
+            .unwrap()
+            .output
+            .width,
+        10
+    );
+    let err = open
+        .render(
+            "/vhost.png",
+            &format!("origin=http://localhost:{port}"),
+            None,
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UpstreamError, "{err}");
+
+    // resolve connects a name that has no DNS to the given address, which is vetted like a
+    // resolved one: a trusted host may be private, any other may not.
+    let query = format!(
+        "origin=http://images.invalid:{port}&resolve=images.invalid:{port}:127.0.0.1&width=6"
+    );
+    assert_eq!(
+        open.render("/photos/cat.png", &query, None)
+            .unwrap()
+            .output
+            .width,
+        6
+    );
+    let query =
+        format!("origin=http://other.invalid:{port}&resolve=other.invalid:{port}:127.0.0.1");
+    let err = open.render("/photos/cat.png", &query, None).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Forbidden, "{err}");
+    let query = format!("origin=http://images.invalid:{port}&resolve=images.invalid:1:127.0.0.1");
+    let err = open.render("/photos/cat.png", &query, None).unwrap_err();
+    assert_eq!(err.parameter(), Some("resolve"), "{err}");
+
+    // The default origin serves the paths the library does not hold, through the derived
+    // cache; a stored image at the same path wins.
+    config.origins.default_origin = Some(format!("http://localhost:{port}"));
+    let proxy = Library::open(config).unwrap();
+    let first = proxy.render("/photos/cat.png", "width=5", None).unwrap();
+    let second = proxy.render("/photos/cat.png", "width=5", None).unwrap();
+    assert_eq!((first.cache_hit, second.cache_hit), (false, true));
+    assert_eq!(first.output.data, second.output.data);
+    let err = proxy
+        .render("/photos/dog.png", "width=5", None)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UpstreamError, "{err}");
+    let stored = proxy
+        .upload(
+            UploadSource::Bytes(png(10, 64, 64)),
+            &UploadOptions {
+                path: Some("/photos/cat.png".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let local = proxy.render(&stored.path, "width=5", None).unwrap();
+    assert_eq!((local.output.width, local.output.height), (5, 5));
+}
+
+#[test]
+fn bucket_reads_only_allowed_buckets() {
+    let (Ok(endpoint), Ok(root)) = (
+        std::env::var("PICSMITH_TEST_S3_ENDPOINT"),
+        std::env::var("PICSMITH_TEST_S3_ROOT"),
+    ) else {
+        eprintln!("SKIPPED: bucket= (run under tests/servers/with-servers.sh, as make test does)");
+        return;
+    };
+    // s3s-fs serves ROOT/BUCKET/KEY: a file placed there is an object.
+    let bucket = format!("origin{}", token()).to_lowercase();
+    let folder = PathBuf::from(&root).join(&bucket).join("2024");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("cat.png"), png(11, 30, 20)).unwrap();
+
+    let backend = local_sqlite();
+    let mut config = backend.config.clone();
+    config.origins.dynamic = vec!["bucket".into(), "region".into()];
+    config.origins.allowed_buckets = vec![bucket.clone()];
+    config.origins.bucket_endpoint = Some(endpoint);
+    let library = Library::open(config).unwrap();
+    let rendered = library
+        .render(
+            "/2024/cat.png",
+            &format!("bucket={bucket}&region=us-east-1&width=15"),
+            None,
+        )
+        .unwrap();
+    assert_eq!((rendered.output.width, rendered.output.height), (15, 10));
+    let err = library
+        .render("/2024/missing.png", &format!("bucket={bucket}"), None)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    let err = library
+        .render("/2024/cat.png", "bucket=someone-elses", None)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Forbidden, "{err}");
+    let err = library
+        .render(
+            "/2024/cat.png",
+            &format!("bucket={bucket}&origin=localhost"),
+            None,
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Forbidden,
+        "origin is not enabled: {err}"
+    );
 }
 
 /// The id of an `ACK <id>` line; the test harness may print its own text before it.
