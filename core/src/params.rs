@@ -191,12 +191,12 @@ pub static PARAMS: &[ParamSpec] = &[
     param("include_image_data", BOOL, "With meta: embed the output image as base64 (imageData).").default("false").implemented(),
     param("recognition", ParamKind::Choice(&["nsfw", "labels"]), "Classify the image and answer JSON."),
     // Sources
-    param("origin", URL, "Origin server to fetch the source image from."),
-    param("host_header", ParamKind::Text { max_len: 255 }, "Host header for the origin request."),
-    param("resolve", ParamKind::Text { max_len: 300 }, "host:port:address override for the origin request."),
-    param("source_url", URL, "Full URL of the source image."),
-    param("bucket", ParamKind::Text { max_len: 255 }, "S3 bucket to read the source from."),
-    param("region", ParamKind::Text { max_len: 64 }, "AWS region of the bucket."),
+    param("origin", URL, "Origin server the request path is fetched from (http:// when no scheme is given); Library renders and the server, when enabled.").implemented(),
+    param("host_header", ParamKind::Text { max_len: 255 }, "Host header for the origin request; needs origin or source_url.").implemented(),
+    param("resolve", ParamKind::Text { max_len: 300 }, "host:port:address to connect to for the origin request, vetted like a resolved address; needs origin or source_url.").implemented(),
+    param("source_url", URL, "Full URL of the source image; Library renders and the server, when enabled.").implemented(),
+    param("bucket", ParamKind::Text { max_len: 255 }, "S3 bucket the request path is read from; only allowed buckets, when enabled.").implemented(),
+    param("region", ParamKind::Text { max_len: 64 }, "AWS region of the bucket; needs bucket.").implemented(),
     // Uploads
     param("cache_processed", BOOL, "POST only: store the processed image as the new original.").default("false"),
     param("cache_queries", ParamKind::Json, "POST only: JSON array of query strings to pre-render."),

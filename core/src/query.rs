@@ -584,9 +584,7 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::Unsupported);
         assert_eq!(err.parameter(), Some("recognition"));
         assert_eq!(
-            parse("origin=http://images.example.com")
-                .unwrap_err()
-                .kind(),
+            parse("cache_processed=true").unwrap_err().kind(),
             ErrorKind::Unsupported
         );
         // Set to its default, an unimplemented parameter changes nothing and is accepted.

@@ -1188,11 +1188,14 @@ impl Library {
     ///
     /// ```
     /// # use picsmith::storage::{Library, LibraryConfig, LibrarySettings};
-    /// # let settings = LibrarySettings { storage: Some("memory://".into()), catalog: Some("sqlite://:memory:".into()), cache: Some("off".into()), ..Default::default() };
+    /// # let dir = std::env::temp_dir().join(format!("picsmith-doc-keys-{}", std::process::id()));
+    /// # let catalog = format!("sqlite://{}/catalog.db", dir.display());
+    /// # let settings = LibrarySettings { storage: Some("memory://".into()), catalog: Some(catalog), cache: Some("off".into()), ..Default::default() };
     /// # let library = Library::open(LibraryConfig::default().with_settings(settings).unwrap()).unwrap();
     /// let key = library.create_key("default", "uploads from the CMS").unwrap();
     /// assert_eq!(library.check_key(&key).unwrap().as_deref(), Some("default"));
     /// assert_eq!(library.check_key("psk_guess").unwrap(), None);
+    /// # std::fs::remove_dir_all(dir).ok();
     /// ```
     pub fn create_key(&self, account: &str, label: &str) -> Result<String> {
         if account.is_empty() || account.len() > 200 || account.chars().any(char::is_control) {
