@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 
-import { Library } from '../index.js'
+import { Library, signPath, verifySignedPath } from '../index.js'
 import { repoDir } from './helpers.mjs'
 
 const jpeg = readFileSync(join(repoDir, 'tests', 'fixtures', 'gray-320.jpg'))
@@ -110,4 +110,44 @@ for (const backend of ['local+sqlite', 's3+postgres']) {
 test('settings are checked when the library opens', () => {
   assert.throws(() => Library.open({ storage: 'ftp://nowhere', catalog: 'sqlite:///tmp/x.db' }), code('invalid_parameter', 'storage'))
   assert.throws(() => Library.open({ storage: 'memory://', catalog: 'sqlite:///tmp/x.db', bogus: 1 }), code('invalid_parameter', 'settings'))
+})
+
+for (const backend of ['local+sqlite', 's3+postgres']) {
+  test(`${backend}: API keys are stored hashed and shared through the catalog`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'picsmith-node-'))
+    t.after(() => rmSync(dir, { recursive: true, force: true }))
+    const settings = backend === 'local+sqlite' ? localSettings(dir) : s3PostgresSettings(t, dir)
+    if (!settings) return
+    const lib = Library.open(settings)
+    const key = await lib.createKey('acme', 'cms')
+    assert.match(key, /^psk_[0-9A-Za-z]{40}$/)
+    assert.equal(await lib.checkKey(key), 'acme')
+    const other = Library.open(settings)
+    assert.equal(await other.checkKey(key), 'acme')
+    assert.equal(await lib.checkKey(`${key}x`), null)
+    assert.equal(await lib.revokeKey(key), true)
+    assert.equal(await other.checkKey(key), null)
+    assert.equal(await lib.revokeKey(key), false)
+    await assert.rejects(lib.createKey(''), code('invalid_parameter', 'account'))
+  })
+}
+
+test('signed paths round-trip and refuse tampering and expiry', () => {
+  const signed = signPath('s3cret', '/cat.jpg?width=300', 2000)
+  assert.match(signed, /^\/cat\.jpg\?width=300&expires=2000&signature=[\w-]+$/)
+  assert.equal(verifySignedPath(Buffer.from('s3cret'), signed, 1000), '/cat.jpg?width=300')
+  for (const [bad, now] of [[signed, 2001], [signed.replace('300', '301'), 1000], ['/cat.jpg', 1000]]) {
+    assert.throws(() => verifySignedPath('s3cret', bad, now), code('forbidden', 'signature'))
+  }
+  assert.throws(() => signPath('', '/cat.jpg'), code('invalid_parameter'))
+})
+
+test('remote origins are off until enabled', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'picsmith-node-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
+  const closed = Library.open(localSettings(dir))
+  await assert.rejects(closed.render('/', 'source_url=http://example.com/a.jpg'), code('forbidden', 'source_url'))
+  const open = Library.open({ ...localSettings(dir), dynamicOrigins: ['source_url'] })
+  await assert.rejects(open.render('/', 'source_url=http://127.0.0.1:9/a.jpg'), code('forbidden', 'url'))
+  assert.throws(() => Library.open({ ...localSettings(dir), dynamicOrigins: ['everything'] }), code('invalid_parameter', 'dynamic_origins'))
 })

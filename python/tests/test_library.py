@@ -144,3 +144,86 @@ def test_settings_are_checked(tmp_path) -> None:
     with pytest.raises(picsmith.InvalidParameter) as caught:
         picsmith.Library(storage="memory://", catalog="mysql://x")
     assert caught.value.parameter == "catalog"
+
+
+def test_api_keys_are_stored_hashed_and_shared_through_the_catalog(
+    library_settings: dict[str, str],
+) -> None:
+    lib = picsmith.Library(**library_settings)
+    key = lib.create_key("acme", "uploads from the CMS")
+    assert key.startswith("psk_") and len(key) == 44
+    assert lib.check_key(key) == "acme"
+    # A second server on the same catalog knows the key at once.
+    other = picsmith.Library(**library_settings)
+    assert other.check_key(key) == "acme"
+    assert lib.check_key(key[:-1]) is None and lib.check_key("") is None
+    assert lib.revoke_key(key) is True
+    assert other.check_key(key) is None
+    assert lib.revoke_key(key) is False
+    with pytest.raises(picsmith.InvalidParameter) as caught:
+        lib.create_key("")
+    assert caught.value.parameter == "account"
+
+
+def test_signed_paths_round_trip_and_refuse_tampering() -> None:
+    signed = picsmith.sign_path("s3cret", "/cat.jpg?width=300", expires_at=2000)
+    assert signed.startswith("/cat.jpg?width=300&expires=2000&signature=")
+    assert picsmith.verify_signed_path(b"s3cret", signed, now=1000) == "/cat.jpg?width=300"
+    for bad, now in [
+        (signed, 2001),
+        (signed.replace("width=300", "width=3000"), 1000),
+        ("/cat.jpg?width=300", 1000),
+    ]:
+        with pytest.raises(picsmith.Forbidden) as caught:
+            picsmith.verify_signed_path("s3cret", bad, now=now)
+        assert (caught.value.http_status, caught.value.parameter) == (403, "signature")
+    with pytest.raises(picsmith.Forbidden):
+        picsmith.verify_signed_path("other", signed, now=1000)
+    with pytest.raises(picsmith.InvalidParameter):
+        picsmith.sign_path("", "/cat.jpg")
+
+
+def test_remote_origins_are_off_until_enabled_and_stay_guarded(tmp_path) -> None:
+    settings = {
+        "storage": f"file://{tmp_path}/data",
+        "catalog": f"sqlite://{tmp_path}/data/catalog.db",
+        "cache": "off",
+    }
+    closed = picsmith.Library(**settings)
+    with pytest.raises(picsmith.Forbidden) as caught:
+        closed.render("/", "source_url=http://example.com/a.jpg")
+    assert caught.value.parameter == "source_url"
+
+    class Origin(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+            body = JPEG if self.path == "/photos/gray.jpg" else b""
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Origin)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        public_only = picsmith.Library(**settings, dynamic_origins=["origin"])
+        with pytest.raises(picsmith.Forbidden):
+            public_only.render("/photos/gray.jpg", f"origin=127.0.0.1:{port}")
+        intranet = picsmith.Library(
+            **settings, dynamic_origins=["all"], private_hosts=["127.0.0.1"]
+        )
+        image, _ = intranet.render("/photos/gray.jpg", f"origin=127.0.0.1:{port}&width=40")
+        assert image.width == 40
+        proxy = picsmith.Library(**settings, origin=f"http://127.0.0.1:{port}", private_hosts=["127.0.0.1"])
+        image, _ = proxy.render("/photos/gray.jpg", "width=30")
+        assert image.width == 30
+        with pytest.raises(picsmith.UpstreamError):
+            proxy.render("/photos/missing.jpg", "width=30")
+    finally:
+        server.shutdown()
+    with pytest.raises(picsmith.InvalidParameter) as caught:
+        picsmith.Library(**settings, dynamic_origins=["everything"])
+    assert caught.value.parameter == "dynamic_origins"

@@ -393,8 +393,46 @@ static void test_library_on(const char *backend, const char *settings) {
     snprintf(what, sizeof what, "%s: maintenance finds nothing left behind", backend);
     check(s == PICSMITH_STATUS_OK && strstr(json, "\"removedBlobs\":0") != NULL, what);
     picsmith_string_free(json);
+
+    char *key = NULL;
+    s = picsmith_library_create_key(lib, "acme", NULL, &key);
+    snprintf(what, sizeof what, "%s: an API key is created", backend);
+    check(s == PICSMITH_STATUS_OK && key != NULL && strncmp(key, "psk_", 4) == 0, what);
+    s = picsmith_library_check_key(lib, key, &json);
+    snprintf(what, sizeof what, "%s: the key names its account", backend);
+    check(s == PICSMITH_STATUS_OK && str_is(json, "acme"), what);
+    picsmith_string_free(json);
+    s = picsmith_library_revoke_key(lib, key);
+    snprintf(what, sizeof what, "%s: a revoked key is PICSMITH_STATUS_NOT_FOUND", backend);
+    check(s == PICSMITH_STATUS_OK &&
+              picsmith_library_check_key(lib, key, &json) == PICSMITH_STATUS_NOT_FOUND &&
+              json == NULL,
+          what);
+    picsmith_string_free(key);
     free(fixture);
     picsmith_library_free(lib);
+}
+
+/* Signed paths: a round trip, then tampering and expiry refused. */
+static void test_signed_paths(void) {
+    const uint8_t *secret = (const uint8_t *)"s3cret";
+    char *signed_path = NULL;
+    char *plain = NULL;
+    picsmith_status s = picsmith_sign_path(secret, 6, "/cat.jpg?width=300", 2000, &signed_path);
+    check(s == PICSMITH_STATUS_OK &&
+              strncmp(signed_path, "/cat.jpg?width=300&expires=2000&signature=", 42) == 0,
+          "picsmith_sign_path appends expires and signature");
+    s = picsmith_verify_signed_path(secret, 6, signed_path, 1000, &plain);
+    check(s == PICSMITH_STATUS_OK && str_is(plain, "/cat.jpg?width=300"),
+          "picsmith_verify_signed_path gives back the unsigned path");
+    picsmith_string_free(plain);
+    s = picsmith_verify_signed_path(secret, 6, signed_path, 2001, &plain);
+    check(s == PICSMITH_STATUS_FORBIDDEN && plain == NULL &&
+              str_is(picsmith_last_error_parameter(), "signature"),
+          "an expired signed path is PICSMITH_STATUS_FORBIDDEN");
+    s = picsmith_verify_signed_path(secret, 5, signed_path, 1000, &plain);
+    check(s == PICSMITH_STATUS_FORBIDDEN, "another secret is PICSMITH_STATUS_FORBIDDEN");
+    picsmith_string_free(signed_path);
 }
 
 static void test_library_s3_postgres(const char *dir);
@@ -512,6 +550,7 @@ int main(int argc, char **argv) {
     }
 
     test_library();
+    test_signed_paths();
 
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
