@@ -629,7 +629,7 @@ bool picsmith_has_feature(const char *name);
  * ```c
  * char *url = NULL;
  * if (picsmith_sign_path((const uint8_t *)"secret", 6, "/cat.jpg?width=300", 1767225600, &url) == PICSMITH_STATUS_OK) {
- *     puts(url);  /* /cat.jpg?width=300&expires=1767225600&signature=... */
+ *     puts(url);  // /cat.jpg?width=300&expires=1767225600&signature=...
  *     picsmith_string_free(url);
  * }
  * ```

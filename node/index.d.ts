@@ -62,6 +62,15 @@ export declare class Library {
   maintain(gcGraceSeconds?: number | undefined | null): Promise<{ expired: string[], removedBlobs: number, removedBytes: number }>
   /** Ids whose blob is missing or has the wrong size (empty when consistent). */
   verify(): Promise<string[]>
+  /**
+   * A new API key for `account` (default `"default"`), resolved once; the catalog keeps
+   * only its hash, so every server sharing the catalog accepts it.
+   */
+  createKey(account?: string | undefined | null, label?: string | undefined | null): Promise<string>
+  /** The account of an API key, or null when there is no such key. */
+  checkKey(key: string): Promise<string | null>
+  /** Revokes an API key; false when there was no such key. */
+  revokeKey(key: string): Promise<boolean>
 }
 
 /** A transform parsed once and reusable for many images, concurrently too. */
@@ -81,6 +90,16 @@ export declare class Pipeline {
    */
   run(input: Buffer, opts?: RunOptions | undefined | null): Promise<Image>
 }
+
+/**
+ * The optional features compiled into this build: `"vips"` when HEIF/HEIC, AVIF, JPEG XL and
+ * TIFF input and JPEG XL output go through libvips.
+ *
+ * ```js
+ * const readsHeic = picsmith.features().includes('vips')
+ * ```
+ */
+export declare function features(): Array<string>
 
 /** An encoded image and what is needed to serve it. */
 export interface Image {
@@ -167,16 +186,6 @@ export interface Parameter {
   implemented: boolean
 }
 
-/**
- * The optional features compiled into this build: `"vips"` when HEIF/HEIC, AVIF, JPEG XL and
- * TIFF input and JPEG XL output go through libvips.
- *
- * ```js
- * const readsHeic = picsmith.features().includes('vips')
- * ```
- */
-export declare function features(): Array<string>
-
 /** Every parameter of the transform language, in the order of the reference. */
 export declare function parameters(): Array<Parameter>
 
@@ -224,6 +233,23 @@ export interface RunOptions {
    */
   assets?: string
 }
+
+/**
+ * `pathAndQuery` with `expires` (Unix seconds, when given) and an HMAC-SHA256 `signature`
+ * appended, for private images and signed transform URLs.
+ *
+ * ```js
+ * const url = picsmith.signPath(secret, '/cat.jpg?width=300', Math.floor(Date.now() / 1000) + 3600)
+ * ```
+ */
+export declare function signPath(secret: string | Buffer, pathAndQuery: string, expiresAt?: number | undefined | null): string
+
+/**
+ * The path and query of a `signPath` URL without `expires` and `signature`; throws a
+ * `forbidden` error when the signature is missing, wrong or expired at `now` (Unix seconds,
+ * default the current time).
+ */
+export declare function verifySignedPath(secret: string | Buffer, pathAndQuery: string, now?: number | undefined | null): string
 
 /** The version of picsmith, which is also the version of this package. */
 export declare const version: string

@@ -841,4 +841,6 @@ module.exports.features = nativeBinding.features
 module.exports.metadata = nativeBinding.metadata
 module.exports.parameters = nativeBinding.parameters
 module.exports.process = nativeBinding.process
+module.exports.signPath = nativeBinding.signPath
+module.exports.verifySignedPath = nativeBinding.verifySignedPath
 module.exports.version = nativeBinding.version
