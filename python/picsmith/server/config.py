@@ -57,11 +57,23 @@ SETTINGS: tuple[Setting, ...] = (
             "overrides `data`"),
     Setting("catalog", str, None, "catalog URL (`sqlite://FILE`, `postgres://USER@HOST:PORT/DB`); "
             "overrides `data`"),
-    Setting("cache", str, None, "folder of the derived-image cache, or `off`"),
-    Setting("allowed_hosts", list, None, "hosts URL uploads may fetch from (`*.example.com`); "
-            "default any public host"),
+    Setting("cache", str, None, "folder of the derived-image cache, or `off` "
+            "(default `DATA/cache`)"),
+    Setting("cache_max_bytes", int, None, "size of the derived-image cache (engine default 1 GiB)"),
+    Setting("quota_bytes", int, None, "storage per account (engine default 10 GiB)"),
+    Setting("allowed_hosts", list, None, "hosts URL uploads and origins may fetch from "
+            "(`*.example.com`); default any public host"),
+    Setting("private_hosts", list, None, "hosts that may resolve to private addresses "
+            "(an intranet origin)"),
     Setting("allow_private_addresses", bool, False,
             "let URL uploads reach loopback and private addresses"),
+    Setting("origin", str, None, "default origin: base URL of the paths the library does not hold"),
+    Setting("dynamic_origins", list, None, "origin parameters requests may use (`source_url`, "
+            "`origin`, `host_header`, `resolve`, `bucket`, `region`, or `all`); default none"),
+    Setting("allowed_buckets", list, None, "buckets `bucket=` may read"),
+    Setting("bucket_endpoint", str, None, "S3-compatible endpoint of `bucket=` reads "
+            "(default AWS)"),
+    Setting("bucket_region", str, None, "region of `bucket=` reads when the query names none"),
     Setting("max_body_bytes", int, 100 * 1024 * 1024,
             "largest request body; refused with 413 as soon as it is crossed"),
     Setting("max_input_bytes", int, None, "largest image the engine reads (engine default 64 MiB)"),
@@ -90,6 +102,12 @@ SETTINGS: tuple[Setting, ...] = (
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
 
+# Settings handed to picsmith.Library as they are (None leaves the engine's default).
+LIBRARY_SETTINGS = (
+    "cache_max_bytes", "quota_bytes", "allowed_hosts", "private_hosts", "origin",
+    "dynamic_origins", "allowed_buckets", "bucket_endpoint", "bucket_region",
+)
+
 
 @dataclass(frozen=True)
 class ServerConfig:
@@ -101,8 +119,16 @@ class ServerConfig:
     storage: str | None = None
     catalog: str | None = None
     cache: str | None = None
+    cache_max_bytes: int | None = None
+    quota_bytes: int | None = None
     allowed_hosts: list[str] | None = None
+    private_hosts: list[str] | None = None
     allow_private_addresses: bool = False
+    origin: str | None = None
+    dynamic_origins: list[str] | None = None
+    allowed_buckets: list[str] | None = None
+    bucket_endpoint: str | None = None
+    bucket_region: str | None = None
     max_body_bytes: int = 100 * 1024 * 1024
     max_input_bytes: int | None = None
     max_source_pixels: int | None = None
@@ -131,15 +157,15 @@ class ServerConfig:
     def library_settings(self) -> dict[str, Any]:
         """Keyword arguments of :class:`picsmith.Library` for this configuration."""
         data = Path(self.data)
-        settings: dict[str, Any] = {
+        passed_through = {name: getattr(self, name) for name in LIBRARY_SETTINGS}
+        return {
+            **passed_through,
             "storage": self.storage or f"file://{data.resolve()}",
             "catalog": self.catalog or f"sqlite://{(data / 'catalog.db').resolve()}",
             "cache": self.cache or str((data / "cache").resolve()),
-            "allowed_hosts": self.allowed_hosts,
             "allow_private_addresses": self.allow_private_addresses or None,
             "limits": self.limits(),
         }
-        return settings
 
     def limits(self) -> picsmith.Limits:
         """The engine limits these settings ask for (unset ones keep the engine's defaults)."""
