@@ -313,7 +313,8 @@ def test_imagekit_upload_binary_base64_and_overwrite(server: Server) -> None:
     assert set(file) == {"fileId", "name", "url", "thumbnailUrl", "height", "width", "size",
                          "filePath", "tags", "isPrivateFile", "customCoordinates", "fileType",
                          "metadata"}
-    assert file["name"].startswith("round_neck_") and file["filePath"] == "/products/" + file["name"]
+    assert file["name"].startswith("round_neck_")
+    assert file["filePath"] == "/products/" + file["name"]
     assert file["url"] == "https://img.example.com" + file["filePath"]
     assert (file["width"], file["height"], file["size"]) == (320, 214, len(JPEG))
     assert (file["tags"], file["customCoordinates"], file["isPrivateFile"]) == (

@@ -144,14 +144,16 @@ class Services:
         return records
 
 
+Handler = Callable[[Request], Awaitable[Response]]
+
+
 def endpoint(
-    render_problem: Callable[[Problem], Response],
-    dialect: str,
-) -> Callable[[Callable[[Request], Awaitable[Response]]], Callable[[Request], Awaitable[Response]]]:
+    render_problem: Callable[[Problem], Response], dialect: str
+) -> Callable[[Handler], Handler]:
     """Wraps a handler: notes its dialect for the logs, bounds its time, and answers every
     error through the dialect's ``render_problem``."""
 
-    def wrap(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    def wrap(handler: Handler) -> Handler:
         async def run(request: Request) -> Response:
             note(request, dialect=dialect)
             services: Services = request.app.state.services

@@ -45,7 +45,8 @@ class Setting:
 # The embedded default: a local data folder with SQLite, served on 127.0.0.1:8080.
 SETTINGS: tuple[Setting, ...] = (
     Setting("host", str, "127.0.0.1", "address to listen on"),
-    Setting("port", int, 8080, "port of the transform server (and of uploads unless `upload_port`)"),
+    Setting("port", int, 8080,
+            "port of the transform server (and of uploads unless `upload_port`)"),
     Setting(
         "data",
         str,
@@ -92,12 +93,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("require_signed_urls", bool, False, "serve transforms only through signed URLs"),
     Setting("allowed_parameters", list, None, "transform parameters a request may use "
             "(names or aliases); default all"),
-    Setting("cors_origins", list, [], "origins allowed to call the server from a browser (`*` for any)"),
+    Setting("cors_origins", list, [],
+            "origins allowed to call the server from a browser (`*` for any)"),
     Setting("public_url", str, None, "base of the URLs the upload APIs answer "
             "(`https://img.example.com`); default the request's own scheme and host"),
     Setting("cache_control", str, "public, max-age=31536000, immutable",
             "Cache-Control of transformed images (signed URLs get `private`)"),
-    Setting("access_log", bool, True, "write one JSON line per request to the `picsmith.access` logger"),
+    Setting("access_log", bool, True,
+            "write one JSON line per request to the `picsmith.access` logger"),
 )
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -144,6 +147,15 @@ class ServerConfig:
     public_url: str | None = None
     cache_control: str = "public, max-age=31536000, immutable"
     access_log: bool = True
+
+    def __post_init__(self) -> None:
+        if self.require_signed_urls and not self.signing_secret:
+            raise ConfigError("require_signed_urls needs a signing_secret")
+        if self.upload_port is not None and self.upload_port == self.port:
+            raise ConfigError("upload_port must differ from port (leave it unset to serve "
+                              "uploads on port)")
+        if self.max_body_bytes <= 0 or self.request_timeout <= 0:
+            raise ConfigError("max_body_bytes and request_timeout must be positive")
 
     def with_overrides(self, **given: Any) -> ServerConfig:
         """A copy with the given settings replaced; None values are left as they are."""
@@ -235,8 +247,6 @@ def load_config(
     for setting in SETTINGS:
         if setting.env in environ:
             values[setting.name] = _convert(setting, environ[setting.env], setting.env)
-    if "upload_port" in values and values["upload_port"] == values.get("port", ServerConfig.port):
-        values["upload_port"] = None
     return ServerConfig(**values)
 
 

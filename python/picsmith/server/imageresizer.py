@@ -69,17 +69,22 @@ def _ids(request: Request) -> list[str]:
     return ids
 
 
-async def _image(request: Request, services: Services, record: dict[str, Any],
-                 account: str) -> dict[str, Any]:
-    """An image as the API describes it, with what the flags ask for."""
-    query = request.query_params
-    image: dict[str, Any] = {
+def _brief(record: dict[str, Any]) -> dict[str, Any]:
+    """An image as the API describes it."""
+    return {
         "id": record["id"],
         "width": record["width"],
         "height": record["height"],
         "filesize": record["size"],
         "tags": record["tags"],
     }
+
+
+async def _image(request: Request, services: Services, record: dict[str, Any],
+                 account: str) -> dict[str, Any]:
+    """An image with what the flags of a create or get ask for."""
+    query = request.query_params
+    image = _brief(record)
     if flag(query.get("verbose"), "verbose"):
         image.update(
             format=record["format"],
@@ -144,7 +149,8 @@ async def get(request: Request) -> Response:
     services, account = await _account(request)
     ids = _ids(request)
     records = await services.owned(ids, account)
-    return _success(_one_or_many(ids, [await _image(request, services, r, account) for r in records]))
+    images = [await _image(request, services, record, account) for record in records]
+    return _success(_one_or_many(ids, images))
 
 
 @imageresizer_endpoint
@@ -154,8 +160,7 @@ async def delete(request: Request) -> Response:
     ids = _ids(request)
     await services.owned(ids, account)
     deleted = await services.call(services.library.delete, ids)
-    return _success(_one_or_many(ids, [await _image(request, services, r, account)
-                                       for r in deleted]))
+    return _success(_one_or_many(ids, [_brief(record) for record in deleted]))
 
 
 async def _retag(request: Request, add: bool) -> Response:
@@ -167,8 +172,7 @@ async def _retag(request: Request, add: bool) -> Response:
     await services.owned(ids, account)
     change = services.library.add_tags if add else services.library.remove_tags
     records = await services.call(change, ids, tags)
-    return _success(_one_or_many(ids, [await _image(request, services, r, account)
-                                       for r in records]))
+    return _success(_one_or_many(ids, [_brief(record) for record in records]))
 
 
 @imageresizer_endpoint

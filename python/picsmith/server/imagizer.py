@@ -107,7 +107,9 @@ class ParameterAllowList:
             if name is None and key.endswith("64"):
                 name = self.canonical.get(key[:-2])
             if (name or key) not in self.allowed:
-                raise ApiError(FORBIDDEN, f"the parameter '{key}' is not allowed on this server", key)
+                raise ApiError(
+                    FORBIDDEN, f"the parameter '{key}' is not allowed on this server", key
+                )
 
 
 async def _verified(request: Request) -> tuple[str, bool]:
