@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import gzip
+import json
+import logging
 import os
 import re
 import socket
@@ -93,6 +95,21 @@ def test_metrics_count_requests_latency_bytes_and_cache_hits(server: RunningServ
     assert value(buckets % "30.0") >= 2
     assert value(r'picsmith_http_request_bytes_total\{dialect="imagekit"\}') >= len(JPEG)
     assert value(r'picsmith_http_response_bytes_total\{dialect="imagizer"\}') > 0
+
+
+def test_access_log_lines_are_json_without_keys(
+    server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="picsmith.access"):
+        assert httpx.get(f"{server.url}/v1/account?key={KEY}&with=1").status_code == 200
+        assert httpx.get(f"{server.url}/nothing.jpg?w=1").status_code == 404
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "picsmith.access"]
+    account, missing = lines[-2:]
+    assert (account["path"], account["status"], account["dialect"]) == (
+        "/v1/account", 200, "imageresizer")
+    assert account["query"] == "key=***&with=1" and KEY not in caplog.text
+    assert account["ms"] > 0 and account["bytes_out"] > 0
+    assert (missing["status"], missing["error"], missing["dialect"]) == (404, "not_found", "imagizer")
 
 
 def raw_request(port: int, head: bytes, body: bytes = b"", wait: float = 5.0) -> bytes:

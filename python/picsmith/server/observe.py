@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections import defaultdict
 from typing import Any
@@ -22,6 +23,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .common import BodyTooLarge
 
 access_log = logging.getLogger("picsmith.access")
+
+# Query parameters whose values stay out of the logs: ImageResizer's and Chevereto's API key.
+_SECRET_QUERY = re.compile(r"(?:^|(?<=&))(key)=[^&]*", re.IGNORECASE)
 
 # Upper bounds of the latency histogram, in seconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -162,7 +166,7 @@ class Observe:
                     "client": client[0] if client else None,
                     "method": scope["method"],
                     "path": scope.get("path"),
-                    "query": scope.get("query_string", b"").decode("latin-1"),
+                    "query": redact(scope.get("query_string", b"").decode("latin-1")),
                     "status": status,
                     "ms": round(seconds * 1000, 2),
                     "bytes_in": received,
@@ -170,6 +174,11 @@ class Observe:
                     **fields,
                 }
                 access_log.info(json.dumps(line, separators=(",", ":")))
+
+
+def redact(query: str) -> str:
+    """The query with the values of API key parameters replaced by ``***``."""
+    return _SECRET_QUERY.sub(r"\1=***", query)
 
 
 def _content_length(scope: Scope) -> int | None:
