@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
@@ -37,7 +37,6 @@ UNAUTHORIZED = (401, "unauthorized")
 FORBIDDEN = (403, "forbidden")
 INVALID_PARAMETER = (400, "invalid_parameter")
 NOT_FOUND = (404, "not_found")
-METHOD_NOT_ALLOWED = (405, "method_not_allowed")
 TOO_LARGE = (413, "limit_exceeded")
 TIMEOUT = (504, "timeout")
 INTERNAL = (500, "internal")
@@ -294,12 +293,6 @@ def uploads_refused(request: Request) -> None:
 
 
 # ---------------------------------------------------------------- transform queries
-
-
-def transform_query(fields: dict[str, str], leave_out: set[str]) -> str:
-    """A transform query from form fields, without the fields that are not transform
-    parameters (``leave_out``)."""
-    return urlencode([(k, v) for k, v in fields.items() if k not in leave_out])
 
 
 def query_pairs(query: str) -> list[tuple[str, str]]:
