@@ -13,8 +13,10 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -226,6 +228,39 @@ def test_uploads_on_their_own_port_or_off(tmp_path: Path) -> None:
         refused = httpx.get(f"{running.url}/v1/account?key={KEY}")
         assert refused.status_code == 403 and refused.json()["success"] is False
         assert "disabled" in refused.json()["response"]["message"]
+
+
+def test_uploads_from_a_url(tmp_path: Path) -> None:
+    """ImageResizer, ImageKit and Chevereto fetch a URL; here an intranet one, allowed."""
+    png = picsmith.process(JPEG, "width=24&format=png").data
+
+    class Origin(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(png)))
+            self.end_headers()
+            self.wfile.write(png)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    origin = ThreadingHTTPServer(("127.0.0.1", 0), Origin)
+    threading.Thread(target=origin.serve_forever, daemon=True).start()
+    source = f"http://127.0.0.1:{origin.server_address[1]}/pictures/dog.png"
+    config = local_config(tmp_path, allow_private_addresses=True)
+    try:
+        with RunningServer(create_app(config=config)) as running:
+            resizer = httpx.get(f"{running.url}/v1/images", params={"key": KEY, "url": source})
+            assert resizer.json()["response"]["width"] == 24, resizer.text
+            kit = httpx.post(f"{running.url}/api/v1/files/upload", auth=(KEY, ""),
+                             data={"file": source, "fileName": "dog.png"})
+            assert kit.json()["size"] == len(png), kit.text
+            chevereto = httpx.post(f"{running.url}/api/1/upload", headers={"X-API-Key": KEY},
+                                   data={"source": source})
+            assert chevereto.json()["image"]["width"] == 24, chevereto.text
+    finally:
+        origin.shutdown()
 
 
 def test_settings_from_file_then_environment(tmp_path: Path) -> None:
