@@ -197,7 +197,7 @@ def services_of(request: Request) -> Services:
 
 
 async def read_body(request: Request) -> bytes:
-    """The whole body; the size limit is enforced while it streams (observe.BodyLimit)."""
+    """The whole body; the size limit is enforced while it streams (observe.Observe)."""
     return await request.body()
 
 
