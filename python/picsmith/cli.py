@@ -2,7 +2,11 @@
 
 Usage::
 
-    picsmith serve [--host 127.0.0.1] [--port 8080] [--data ./picsmith-data]
+    picsmith serve [--host 127.0.0.1] [--port 8080] [--config FILE] [--data ./picsmith-data]
+    picsmith keys create [--account default] [--label TEXT] [--config FILE] [--data DIR]
+
+``keys create`` prints the new key alone on its last line; only its hash is stored, in the
+catalog every server of a deployment shares.
 """
 
 from __future__ import annotations
@@ -15,14 +19,31 @@ from picsmith import server
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Runs the command line ``argv`` (default ``sys.argv[1:]``)."""
     parser = argparse.ArgumentParser(prog="picsmith", description="picsmith image engine")
     parser.add_argument("--version", action="version", version=f"picsmith {picsmith.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    serve = commands.add_parser("serve", help="run the reference HTTP server")
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    server.add_listen_arguments(serve)
     server.add_arguments(serve)
+    keys = commands.add_parser("keys", help="manage API keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = key_commands.add_parser("create", help="create an API key and print it")
+    create.add_argument("--account", default="default", help="account the key acts for")
+    create.add_argument("--label", default="", help="a note stored with the key")
+    server.add_arguments(create)
     args = parser.parse_args(argv)
+    try:
+        config = server.config_from_arguments(args)
+    except server.ConfigError as err:
+        parser.error(str(err))
     if args.command == "serve":
-        server.serve(args.host, args.port, args.data)
+        server.serve(config)
+    elif args.command == "keys":
+        library = server.open_library(config)
+        key = library.create_key(args.account, args.label)
+        print(f"API key for account '{args.account}' (only its hash is stored; keep it now):")
+        print(key)
 
 
 if __name__ == "__main__":

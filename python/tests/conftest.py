@@ -63,3 +63,54 @@ def library_settings(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str
         "catalog": f"sqlite://{data}/catalog.db",
         "cache": str(tmp_path / "cache"),
     }
+
+
+@pytest.fixture(scope="module", params=["local+sqlite", "s3+postgres"])
+def module_library_settings(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """Like ``library_settings``, shared by the tests of one module (one server per backend)."""
+    tmp_path = tmp_path_factory.mktemp(request.param.replace("+", "-"))
+    if request.param == "s3+postgres":
+        return _s3_postgres_settings(tmp_path)
+    data = tmp_path / "data"
+    return {
+        "storage": f"file://{data}",
+        "catalog": f"sqlite://{data}/catalog.db",
+        "cache": str(tmp_path / "cache"),
+    }
+
+
+class RunningServer:
+    """A uvicorn server on 127.0.0.1 in a background thread, serving one ASGI app."""
+
+    def __init__(self, app: object) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> RunningServer:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

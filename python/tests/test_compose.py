@@ -68,5 +68,7 @@ def test_the_server_resolves_marks_among_its_originals(tmp_path: Path) -> None:
     assert "x-picsmith-warnings" not in marked.headers
     assert marked.content != plain.content
     missing = client.get("/photo.png?mark=/nope.png&mark_required=true")
-    assert missing.status_code == 400
+    # Library.render reports a required mark that is not stored as not_found (404).
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
     assert missing.json()["error"]["parameter"] == "mark"
