@@ -68,7 +68,6 @@ def test_the_server_resolves_marks_among_its_originals(tmp_path: Path) -> None:
     assert "x-picsmith-warnings" not in marked.headers
     assert marked.content != plain.content
     missing = client.get("/photo.png?mark=/nope.png&mark_required=true")
-    # Library.render reports a required mark that is not stored as not_found (404).
-    assert missing.status_code == 404
-    assert missing.json()["error"]["code"] == "not_found"
+    assert missing.status_code == 400
+    assert missing.json()["error"]["code"] == "invalid_parameter"
     assert missing.json()["error"]["parameter"] == "mark"

@@ -25,6 +25,8 @@ const MULTIPART_PART: usize = 8 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub(crate) struct BlobStore {
     inner: Arc<dyn ObjectStore>,
+    /// The folder of a `file://` store, resolved: links may not lead out of it.
+    local_root: Option<std::path::PathBuf>,
     /// The setting it was opened from, with credentials never included, for messages.
     description: String,
 }
@@ -60,6 +62,7 @@ impl BlobStore {
         let (scheme, rest) = setting.split_once("://").ok_or_else(|| {
             bad_setting(setting, "expected file://DIR, memory:// or s3://BUCKET?...")
         })?;
+        let mut local_root = None;
         let inner: Arc<dyn ObjectStore> = match scheme {
             "memory" => Arc::new(InMemory::new()),
             "file" => {
@@ -67,7 +70,10 @@ impl BlobStore {
                 if rest.is_empty() {
                     return Err(bad_setting(setting, "file:// needs a folder"));
                 }
-                std::fs::create_dir_all(dir).map_err(|e| bad_setting(setting, e))?;
+                // originals/ is where files placed by hand are served from.
+                std::fs::create_dir_all(dir.join("originals"))
+                    .map_err(|e| bad_setting(setting, e))?;
+                local_root = Some(dir.canonicalize().map_err(|e| bad_setting(setting, e))?);
                 let fs =
                     LocalFileSystem::new_with_prefix(dir).map_err(|e| bad_setting(setting, e))?;
                 Arc::new(fs)
@@ -77,6 +83,7 @@ impl BlobStore {
         };
         Ok(BlobStore {
             inner,
+            local_root,
             description: setting.to_owned(),
         })
     }
@@ -113,7 +120,23 @@ impl BlobStore {
         Ok(())
     }
 
+    /// On local storage, a key whose file is a link leading out of the store's folder reads as
+    /// missing: a link placed among the originals must not publish the rest of the disk.
+    fn check_inside(&self, key: &str) -> Result<()> {
+        let Some(root) = &self.local_root else {
+            return Ok(());
+        };
+        match root.join(key).canonicalize() {
+            Ok(real) if !real.starts_with(root) => Err(Error::new(
+                ErrorKind::NotFound,
+                format!("{key} leads out of {}", self.description),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     pub async fn get(&self, key: &str) -> Result<Bytes> {
+        self.check_inside(key)?;
         let context = || format!("reading {key} from {}", self.description);
         let result = self
             .inner
@@ -128,6 +151,9 @@ impl BlobStore {
 
     /// Size of the blob at `key`, or `None` when there is none.
     pub async fn size(&self, key: &str) -> Result<Option<u64>> {
+        if self.check_inside(key).is_err() {
+            return Ok(None);
+        }
         match self.inner.head(&Path::from(key)).await {
             Ok(meta) => Ok(Some(meta.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),

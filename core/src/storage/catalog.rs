@@ -244,7 +244,7 @@ impl Catalog {
         for _ in 0..5 {
             let mut tx = self.begin_write().await?;
             let sql = format!(
-                "SELECT id, blob_key, sha256, created_at FROM images WHERE path = $1{}",
+                "SELECT id, blob_key, sha256, created_at, account FROM images WHERE path = $1{}",
                 self.for_update()
             );
             let old = sqlx::query(built(sql))
@@ -254,6 +254,16 @@ impl Catalog {
                 .map_err(|e| db_error("looking up a path", e))?;
             let replaced = match old {
                 Some(row) => {
+                    let owner: String = row
+                        .try_get("account")
+                        .map_err(|e| db_error("reading account", e))?;
+                    if owner != record.account {
+                        return Err(Error::for_parameter(
+                            ErrorKind::Forbidden,
+                            "path",
+                            format!("{} belongs to another account", record.path),
+                        ));
+                    }
                     record.id = row.try_get("id").map_err(|e| db_error("reading id", e))?;
                     record.created_at = row
                         .try_get("created_at")

@@ -903,6 +903,12 @@ impl Library {
             })
             .collect::<Result<_>>()?;
 
+        let custom_coordinates = options
+            .custom_coordinates
+            .as_deref()
+            .filter(|c| !c.trim().is_empty())
+            .map(|c| names::check_custom_coordinates(c, meta.width, meta.height))
+            .transpose()?;
         let now = now_ms();
         let mut record = ImageRecord {
             id: names::new_id(),
@@ -923,7 +929,7 @@ impl Library {
             description: options.description.clone(),
             album_id: options.album_id.clone(),
             category_id: options.category_id.clone(),
-            custom_coordinates: options.custom_coordinates.clone(),
+            custom_coordinates,
             is_private: options.is_private,
             nsfw: options.nsfw,
             account,
@@ -1448,7 +1454,15 @@ impl Resolver for LibraryResolver {
                 .library
                 .block_on(fetcher.fetch(location, limits.max_input_bytes));
         }
-        let (data, record) = self.library.read(location)?;
+        // A missing layer is a bad parameter, as with the directory resolver: the image the
+        // request is about exists.
+        let (data, record) = self.library.read(location).map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Error::new(
+                ErrorKind::InvalidParameter,
+                format!("location '{location}' does not exist"),
+            ),
+            _ => e,
+        })?;
         if record.is_some_and(|r| r.is_private) {
             return Err(Error::new(
                 ErrorKind::Forbidden,

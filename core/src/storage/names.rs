@@ -158,6 +158,38 @@ pub(crate) fn with_unique_suffix(name: &str) -> String {
     }
 }
 
+/// ImageKit's `customCoordinates`, `x,y,width,height` of an area inside an image of
+/// `image_width`×`image_height`, normalised (`" 10, 10,100,100"` → `"10,10,100,100"`).
+pub(crate) fn check_custom_coordinates(
+    text: &str,
+    image_width: u32,
+    image_height: u32,
+) -> Result<String> {
+    let bad = |why: &str| {
+        Err(Error::for_parameter(
+            ErrorKind::InvalidParameter,
+            "customCoordinates",
+            format!("customCoordinates '{}' {why}", text.escape_debug()),
+        ))
+    };
+    let numbers: Vec<u64> = match text.split(',').map(|n| n.trim().parse()).collect() {
+        Ok(numbers) => numbers,
+        Err(_) => return bad("must be x,y,width,height in whole pixels"),
+    };
+    let [x, y, width, height] = numbers[..] else {
+        return bad("must be x,y,width,height in whole pixels");
+    };
+    if width == 0 || height == 0 {
+        return bad("has an empty area");
+    }
+    if x + width > u64::from(image_width) || y + height > u64::from(image_height) {
+        return bad(&format!(
+            "reaches outside the {image_width}x{image_height} image"
+        ));
+    }
+    Ok(format!("{x},{y},{width},{height}"))
+}
+
 /// A tag as stored: trimmed, non-empty, without `%` (ImageKit refuses it), at most 100 bytes.
 pub(crate) fn check_tag(tag: &str) -> Result<String> {
     let tag = tag.trim();

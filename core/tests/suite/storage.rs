@@ -1167,5 +1167,71 @@ fn files_placed_under_originals_are_served_by_path() {
             "{bad}"
         );
     }
+    // A link among the originals may point inside the store, never out of it.
+    std::fs::write(backend.dir.join("secret.png"), png(12, 8, 8)).unwrap();
+    std::os::unix::fs::symlink(backend.dir.join("secret.png"), originals.join("out.png")).unwrap();
+    std::os::unix::fs::symlink(originals.join("placed.png"), originals.join("in.png")).unwrap();
+    let err = library.render("/hand/out.png", "w=5", None).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_eq!(
+        library.read("/hand/out.png").unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert!(library.render("/hand/in.png", "w=5", None).is_ok());
     let _ = common::corpus_dir();
+}
+
+#[test]
+fn accounts_own_their_paths_and_coordinates_are_checked() {
+    for backend in backends() {
+        let b = backend.name;
+        let library = Library::open(backend.config.clone()).unwrap();
+        let at_path = |account: &str| UploadOptions {
+            path: Some("/shared/x.png".into()),
+            account: Some(account.into()),
+            ..Default::default()
+        };
+        let first = library
+            .upload(UploadSource::Bytes(png(1, 20, 10)), &at_path("a"))
+            .unwrap();
+        let err = library
+            .upload(UploadSource::Bytes(png(2, 20, 10)), &at_path("b"))
+            .unwrap_err();
+        assert_eq!(
+            (err.kind(), err.parameter()),
+            (ErrorKind::Forbidden, Some("path")),
+            "{b}"
+        );
+        let (bytes, _) = library.read(&first.id).unwrap();
+        assert_eq!(bytes, png(1, 20, 10), "{b}: the owner's image is untouched");
+        assert!(
+            library
+                .upload(UploadSource::Bytes(png(3, 20, 10)), &at_path("a"))
+                .is_ok()
+        );
+
+        let with_area = |area: &str| UploadOptions {
+            file_name: Some("area.png".into()),
+            custom_coordinates: Some(area.into()),
+            ..Default::default()
+        };
+        let record = library
+            .upload(
+                UploadSource::Bytes(png(4, 20, 10)),
+                &with_area(" 2, 3,10,5"),
+            )
+            .unwrap();
+        assert_eq!(
+            record.custom_coordinates.as_deref(),
+            Some("2,3,10,5"),
+            "{b}"
+        );
+        for bad in ["a,b", "1,2,3", "0,0,0,5", "15,0,10,5", "-1,0,2,2"] {
+            let err = library
+                .upload(UploadSource::Bytes(png(5, 20, 10)), &with_area(bad))
+                .unwrap_err();
+            assert_eq!(err.parameter(), Some("customCoordinates"), "{b}: {bad}");
+        }
+        assert_eq!(library.gc(Duration::ZERO).unwrap().removed_blobs, 0, "{b}");
+    }
 }
