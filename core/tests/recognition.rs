@@ -48,7 +48,12 @@ fn value_info(name: &str, dims: &[&str]) -> pb::ValueInfoProto {
     }
 }
 
-fn node(op: &str, inputs: &[&str], output: &str, attributes: Vec<pb::AttributeProto>) -> pb::NodeProto {
+fn node(
+    op: &str,
+    inputs: &[&str],
+    output: &str,
+    attributes: Vec<pb::AttributeProto>,
+) -> pb::NodeProto {
     pb::NodeProto {
         op_type: op.to_owned(),
         name: output.to_owned(),
@@ -94,7 +99,12 @@ fn rgb_model(input: &[&str], channels_last: bool) -> Vec<u8> {
     let mut nodes = Vec::new();
     let mut image = "image";
     if channels_last {
-        nodes.push(node("Transpose", &["image"], "nchw", vec![ints("perm", &[0, 3, 1, 2])]));
+        nodes.push(node(
+            "Transpose",
+            &["image"],
+            "nchw",
+            vec![ints("perm", &[0, 3, 1, 2])],
+        ));
         image = "nchw";
     }
     nodes.push(node("GlobalAveragePool", &[image], "pooled", vec![]));
@@ -187,15 +197,25 @@ fn top_label(answer: &Value) -> &str {
 #[test]
 fn labels_name_the_colour_of_a_pure_image() {
     let options = labels_options(&rgb_model(&["1", "3", "8", "8"], false));
-    for (color, name) in [([255, 0, 0], "red"), ([0, 255, 0], "green"), ([0, 0, 255], "blue")] {
+    for (color, name) in [
+        ([255, 0, 0], "red"),
+        ([0, 255, 0], "green"),
+        ([0, 0, 255], "blue"),
+    ] {
         let answer = classify(&solid(color), "recognition=labels", &options);
         let labels = answer["labels"].as_array().unwrap();
         assert_eq!(labels.len(), 3, "{answer}");
         assert_eq!(top_label(&answer), name, "{answer}");
         let confidence = labels[0]["Confidence"].as_f64().unwrap();
         assert!(confidence > 99.0, "{answer}");
-        let sum: f64 = labels.iter().map(|l| l["Confidence"].as_f64().unwrap()).sum();
-        assert!((sum - 100.0).abs() < 0.01, "softmax percentages sum to 100: {answer}");
+        let sum: f64 = labels
+            .iter()
+            .map(|l| l["Confidence"].as_f64().unwrap())
+            .sum();
+        assert!(
+            (sum - 100.0).abs() < 0.01,
+            "softmax percentages sum to 100: {answer}"
+        );
         // Exactly the spec's keys, most confident first.
         for pair in labels.windows(2) {
             assert!(pair[0]["Confidence"].as_f64() >= pair[1]["Confidence"].as_f64());
@@ -210,10 +230,24 @@ fn labels_name_the_colour_of_a_pure_image() {
 #[test]
 fn labels_read_channels_last_and_free_input_sizes() {
     let options = labels_options(&rgb_model(&["1", "16", "16", "3"], true));
-    assert_eq!(top_label(&classify(&solid([0, 255, 0]), "recognition=labels", &options)), "green");
+    assert_eq!(
+        top_label(&classify(
+            &solid([0, 255, 0]),
+            "recognition=labels",
+            &options
+        )),
+        "green"
+    );
     // Batch, height and width left free: one image of 224×224.
     let options = labels_options(&rgb_model(&["N", "3", "H", "W"], false));
-    assert_eq!(top_label(&classify(&solid([0, 0, 255]), "recognition=labels", &options)), "blue");
+    assert_eq!(
+        top_label(&classify(
+            &solid([0, 0, 255]),
+            "recognition=labels",
+            &options
+        )),
+        "blue"
+    );
 }
 
 #[test]
@@ -248,7 +282,11 @@ fn labels_of_a_jpeg_photo_and_of_transparency() {
     );
     let options = labels_options(&rgb_model(&["1", "3", "8", "8"], false));
     let output = picsmith::process(&jpeg, "recognition=labels", &options).unwrap();
-    assert!(output.width < 1600, "decoded at a DCT scale: {}", output.width);
+    assert!(
+        output.width < 1600,
+        "decoded at a DCT scale: {}",
+        output.width
+    );
     let answer: Value = serde_json::from_slice(&output.data).unwrap();
     assert_eq!(top_label(&answer), "red");
     let clear = encode(
@@ -284,7 +322,8 @@ fn broken_models_are_clear_errors() {
         assert_eq!(err.parameter(), Some("recognition"));
         assert!(err.message().contains(expect), "{expect:?} not in: {err}");
         // The failure is remembered: the second request answers the same without reloading.
-        let again = picsmith::process(&solid([1, 2, 3]), "recognition=labels", options).unwrap_err();
+        let again =
+            picsmith::process(&solid([1, 2, 3]), "recognition=labels", options).unwrap_err();
         assert_eq!(again, err);
     };
     // Not a model at all.
@@ -318,8 +357,14 @@ fn broken_models_are_clear_errors() {
     };
     check(&options, "alone.txt");
     // An input that is not an image, and an input side beyond the bound.
-    check(&labels_options(&rgb_model(&["1", "3"], false)), "dimensions");
-    check(&labels_options(&rgb_model(&["1", "3", "4096", "4096"], false)), "outside");
+    check(
+        &labels_options(&rgb_model(&["1", "3"], false)),
+        "dimensions",
+    );
+    check(
+        &labels_options(&rgb_model(&["1", "3", "4096", "4096"], false)),
+        "outside",
+    );
 }
 
 #[test]
@@ -344,7 +389,10 @@ fn fixture_model_is_current() {
         model,
         "tests/fixtures/labels-rgb.onnx is stale: run with PICSMITH_BLESS=1"
     );
-    assert_eq!(std::fs::read_to_string(dir.join("labels-rgb.txt")).unwrap(), NAMES);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("labels-rgb.txt")).unwrap(),
+        NAMES
+    );
 }
 
 // ---------------------------------------------------------------- nsfw
@@ -395,7 +443,9 @@ fn nsfw_finds_no_nudity_in_safe_photos() {
     let answer: Value = serde_json::from_slice(&first.data).unwrap();
     assert_eq!(answer["nsfw"]["nudity"]["value"], json!(false), "{answer}");
     for name in photos {
-        let Some(input) = common::corpus_file(name) else { continue };
+        let Some(input) = common::corpus_file(name) else {
+            continue;
+        };
         let started = Instant::now();
         let answer = classify(&input, "recognition=nsfw", &options);
         eprintln!("nsfw: {name}: {answer} in {:?}", started.elapsed());
@@ -419,8 +469,8 @@ fn nsfw_without_its_model_is_unsupported() {
     assert!(err.message().contains("make models"), "{err}");
     // A labels model is not an NSFW model.
     let rgb = temp_file("rgb.onnx", &rgb_model(&["1", "3", "8", "8"], false));
-    let err = picsmith::process(&solid([1, 2, 3]), "recognition=nsfw", &nsfw_options(rgb))
-        .unwrap_err();
+    let err =
+        picsmith::process(&solid([1, 2, 3]), "recognition=nsfw", &nsfw_options(rgb)).unwrap_err();
     assert!(err.message().contains("gives 3 scores"), "{err}");
 }
 
@@ -434,14 +484,23 @@ fn nsfw_timings() {
     let started = Instant::now();
     picsmith::process(&solid([1, 2, 3]), "recognition=nsfw", &options).unwrap();
     eprintln!("load + first run: {:?}", started.elapsed());
-    for name in ["large-2725x2225.jpg", "iphone-p3-4032x3024.jpg", "bird-rgba-576x384.png"] {
-        let Some(input) = common::corpus_file(name) else { continue };
+    for name in [
+        "large-2725x2225.jpg",
+        "iphone-p3-4032x3024.jpg",
+        "bird-rgba-576x384.png",
+    ] {
+        let Some(input) = common::corpus_file(name) else {
+            continue;
+        };
         let runs = 10;
         let started = Instant::now();
         for _ in 0..runs {
             picsmith::process(&input, "recognition=nsfw", &options).unwrap();
         }
-        eprintln!("{name}: {:?} per request (decode included)", started.elapsed() / runs);
+        eprintln!(
+            "{name}: {:?} per request (decode included)",
+            started.elapsed() / runs
+        );
     }
     let input = solid([1, 2, 3]);
     let runs = 20;
@@ -449,5 +508,8 @@ fn nsfw_timings() {
     for _ in 0..runs {
         picsmith::process(&input, "recognition=nsfw", &options).unwrap();
     }
-    eprintln!("40x30 PNG: {:?} per request (about the inference alone)", started.elapsed() / runs);
+    eprintln!(
+        "40x30 PNG: {:?} per request (about the inference alone)",
+        started.elapsed() / runs
+    );
 }

@@ -4,7 +4,9 @@ Originals live in ``<data>/originals`` (``<data>`` is ``--data``, else ``$PICSMI
 else ``./picsmith-data``; the folder is created when missing). The query is the picsmith
 transform, the ``Accept`` header feeds ``format=auto``, and the work runs in a thread pool
 with the GIL released, so requests are served in parallel. Watermark and layer locations
-(``mark=/logo.png``) name other originals.
+(``mark=/logo.png``) name other originals. ``recognition=nsfw|labels`` reads its models from
+``$PICSMITH_NSFW_MODEL``, ``$PICSMITH_LABELS_MODEL`` and ``$PICSMITH_LABELS_NAMES`` (``make
+serve`` fetches the NSFW model and sets the first).
 
 Errors answer with the status picsmith assigns to them and a JSON body
 ``{"error": {"code": ..., "message": ..., "parameter": ...}}``; the server itself only adds

@@ -170,8 +170,9 @@ impl RecognitionModels {
 
     fn __repr__(&self) -> String {
         let show = |p: &Option<PathBuf>| {
-            p.as_ref()
-                .map_or("None".to_owned(), |p| format!("{:?}", p.display().to_string()))
+            p.as_ref().map_or("None".to_owned(), |p| {
+                format!("{:?}", p.display().to_string())
+            })
         };
         format!(
             "RecognitionModels(nsfw={}, labels={}, labels_names={})",
