@@ -214,14 +214,14 @@ fn files(task: Task, models: &RecognitionModels) -> Result<ModelFiles> {
 }
 
 fn stamp(files: &ModelFiles) -> Stamp {
-    let of = |path: &Path| {
+    let of = |path: &PathBuf| {
         std::fs::metadata(path)
             .ok()
             .map(|m| (m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH)))
     };
     std::iter::once(&files.model)
         .chain(files.names.as_ref())
-        .map(|p| of(p))
+        .map(of)
         .collect()
 }
 
@@ -615,7 +615,8 @@ mod tests {
     #[test]
     fn probabilities_pass_through_and_logits_are_softmaxed() {
         assert_eq!(probabilities(&[0.2, 0.7]), vec![0.2, 0.7]);
-        let p = probabilities(&[0.0, 2.0_f32.ln()]);
+        // Logits (outside 0..1): a softmax, the second twice as likely as the first.
+        let p = probabilities(&[-1.0, 2.0_f32.ln() - 1.0]);
         assert!((p[1] - 2.0 / 3.0).abs() < 1e-6);
     }
 

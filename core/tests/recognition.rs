@@ -39,7 +39,7 @@ fn value_info(name: &str, dims: &[&str]) -> pb::ValueInfoProto {
             value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
                 elem_type: pb::tensor_proto::DataType::Float as i32,
                 shape: Some(pb::TensorShapeProto {
-                    dim: dims.iter().map(|d| dim(d)).collect(),
+                    dim: dims.iter().copied().map(dim).collect(),
                 }),
             })),
             ..Default::default()
