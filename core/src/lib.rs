@@ -30,6 +30,7 @@ mod ops;
 pub mod params;
 mod pipeline;
 mod query;
+mod recognition;
 mod resize;
 mod resolver;
 mod signing;
@@ -45,6 +46,7 @@ pub use limits::Limits;
 pub use metadata::{ExifTags, JpegInfo, Metadata, MetadataOptions, PaletteColor, metadata};
 pub use pipeline::{Output, Pipeline};
 pub use query::{Coord, Crop, Quality, Rgba, Value, Warning};
+pub use recognition::RecognitionModels;
 pub use resolver::{DirectoryResolver, Resolver};
 pub use signing::{sign_path, verify_signed_path};
 
@@ -78,6 +80,9 @@ pub struct Options {
     /// Where watermark and layer images come from. Without one, a layer is skipped with a
     /// warning (or fails, when it is required).
     pub resolver: Option<std::sync::Arc<dyn Resolver>>,
+    /// The model files of `recognition=nsfw|labels`; unset paths fall back to the environment
+    /// variables `PICSMITH_NSFW_MODEL`, `PICSMITH_LABELS_MODEL` and `PICSMITH_LABELS_NAMES`.
+    pub models: RecognitionModels,
 }
 
 /// Parses `query` and runs it on `input` in one call.

@@ -189,7 +189,8 @@ pub static PARAMS: &[ParamSpec] = &[
     param("meta", BOOL, "Answer with metadata JSON (size, type, EXIF, dominant colour) of the image the other parameters produce.").default("false").implemented(),
     param("face", BOOL, "With meta: add detected face boxes (faces: xPos, yPos, width, height).").default("false").implemented(),
     param("include_image_data", BOOL, "With meta: embed the output image as base64 (imageData).").default("false").implemented(),
-    param("recognition", ParamKind::Choice(&["nsfw", "labels"]), "Classify the image and answer JSON."),
+    param("recognition", ParamKind::Choice(&["nsfw", "labels"]), "Classify the image the other parameters produce and answer JSON: nsfw (nudity) or labels (needs a configured model).")
+        .implemented(),
     // Sources
     param("origin", URL, "Origin server the request path is fetched from (http:// when no scheme is given); Library renders and the server, when enabled.").implemented(),
     param("host_header", ParamKind::Text { max_len: 255 }, "Host header for the origin request; needs origin or source_url.").implemented(),

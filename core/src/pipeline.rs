@@ -22,6 +22,7 @@ use crate::query::{self, ParsedQuery, Quality, Value, Warning};
 
 mod animation;
 mod meta;
+mod recognition;
 
 /// Quality used when none is asked for and the source's cannot be estimated (Imagizer's rule).
 const DEFAULT_QUALITY: u8 = 90;
@@ -140,6 +141,9 @@ impl Pipeline {
     /// assert_eq!(output.width, 400);
     /// ```
     pub fn run(&self, input: &[u8], options: &Options) -> Result<Output> {
+        if self.parsed.is_set("recognition") {
+            return self.run_recognition(input, options);
+        }
         if self.parsed.flag("meta") {
             return self.run_meta(input, options);
         }

@@ -467,6 +467,13 @@ fn check_combinations(parsed: &ParsedQuery) -> Result<()> {
             ));
         }
     }
+    if values.contains_key("recognition") && values.get("meta") == Some(&Value::Bool(true)) {
+        return Err(Error::for_parameter(
+            ErrorKind::InvalidParameter,
+            "recognition",
+            "recognition and meta both answer with JSON: ask for one of them",
+        ));
+    }
     crate::auto_quality::check(parsed)?;
     Ok(())
 }
@@ -580,9 +587,9 @@ mod tests {
 
     #[test]
     fn unimplemented_parameters_are_unsupported_not_ignored() {
-        let err = parse("width=400&recognition=nsfw").unwrap_err();
+        let err = parse("width=400&cache_processed=true").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unsupported);
-        assert_eq!(err.parameter(), Some("recognition"));
+        assert_eq!(err.parameter(), Some("cache_processed"));
         assert_eq!(
             parse("cache_processed=true").unwrap_err().kind(),
             ErrorKind::Unsupported

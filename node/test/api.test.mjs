@@ -35,7 +35,8 @@ test('parameters() exposes the registry', () => {
   assert.equal(width.implemented, true)
   assert.match(width.accepted, /1 to 16384/)
   assert.equal(params.find((p) => p.name === 'autorotate').default, 'true')
-  assert.equal(params.find((p) => p.name === 'recognition').implemented, false)
+  assert.equal(params.find((p) => p.name === 'recognition').implemented, true)
+  assert.equal(params.find((p) => p.name === 'origin').implemented, false)
   assert.equal(params.find((p) => p.name === 'redeye').implemented, true)
   assert.equal(new Set(params.map((p) => p.name)).size, params.length, 'names are unique')
   for (const p of params) assert.equal(typeof p.doc, 'string')
@@ -121,11 +122,30 @@ test('strict turns unknown parameters into errors', async () => {
 })
 
 test('an unimplemented parameter is unsupported, not ignored', async () => {
-  await assert.rejects(transform(png, 'recognition=nsfw'), (error) => {
-    assert.equal(error.code, 'unsupported')
-    assert.equal(error.httpStatus, 501)
-    return true
-  })
+  await assert.rejects(transform(png, 'cache_processed=true'), isPicsmithError('unsupported', 501, 'cache_processed'))
+})
+
+test('recognition=labels runs the configured model', async () => {
+  // tests/fixtures/labels-rgb.onnx classifies the average colour (built by the Rust suite); the
+  // top right corner of the test image is red, its bottom left green.
+  const models = { labels: join(repoDir, 'tests', 'fixtures', 'labels-rgb.onnx') }
+  const image = await transform(png, 'recognition=labels&crop=48,0,16,8', { models })
+  assert.equal(image.format, 'json')
+  assert.equal(image.mime, 'application/json')
+  const { labels } = JSON.parse(image.data.toString('utf8'))
+  assert.deepEqual(
+    labels.map((l) => Object.keys(l).sort()),
+    [['Confidence', 'Name'], ['Confidence', 'Name'], ['Confidence', 'Name']],
+  )
+  assert.equal(labels[0].Name, 'red')
+  const pipeline = Pipeline.fromQuery('recognition=labels&crop=0,40,16,8')
+  const green = JSON.parse((await pipeline.run(png, { models })).data.toString('utf8'))
+  assert.equal(green.labels[0].Name, 'green')
+  const missing = { labels: join(repoDir, 'tests', 'fixtures', 'absent.onnx') }
+  await assert.rejects(
+    transform(png, 'recognition=labels', { models: missing }),
+    isPicsmithError('unsupported', 501, 'recognition'),
+  )
 })
 
 test('bad images reject with their codes', async () => {

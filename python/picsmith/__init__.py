@@ -37,6 +37,7 @@ from ._picsmith import (
     NotFound,
     PicsmithError,
     Pipeline,
+    RecognitionModels,
     StorageUnavailable,
     Unsupported,
     UnsupportedFormat,
@@ -64,6 +65,7 @@ __all__ = [
     "NotFound",
     "PicsmithError",
     "Pipeline",
+    "RecognitionModels",
     "StorageUnavailable",
     "Unsupported",
     "UnsupportedFormat",
@@ -87,6 +89,7 @@ def process(
     limits: Limits | None = None,
     strict: bool = False,
     assets: str | os.PathLike[str] | None = None,
+    models: RecognitionModels | None = None,
 ) -> Image:
     """Transform one encoded image as ``query`` describes.
 
@@ -103,6 +106,9 @@ def process(
     :param assets: the directory ``mark`` and layer ``url`` locations are read from
         (``mark=/logo.png`` is ``<assets>/logo.png``; ``..`` and links leaving it are refused).
         Without it, layer images are skipped with a warning, or fail when required.
+    :param models: the model files of ``recognition=nsfw|labels``; unset paths fall back to
+        ``$PICSMITH_NSFW_MODEL``, ``$PICSMITH_LABELS_MODEL`` and ``$PICSMITH_LABELS_NAMES``.
+        Without a model, recognition raises :class:`Unsupported`.
     :raises PicsmithError: a subclass naming what went wrong.
 
     Example::
@@ -111,7 +117,7 @@ def process(
         assert image.format == "webp" and image.vary_accept
     """
     return _picsmith.process(
-        data, query, accept=accept, limits=limits, strict=strict, assets=assets
+        data, query, accept=accept, limits=limits, strict=strict, assets=assets, models=models
     )
 
 

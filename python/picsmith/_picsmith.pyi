@@ -1,6 +1,7 @@
 """Type stubs of the compiled extension module ``picsmith._picsmith``."""
 
 import os
+from pathlib import Path
 from typing import Any, final
 
 __version__: str
@@ -29,6 +30,31 @@ class Limits:
     def max_animation_frames(self) -> int: ...
     @property
     def max_animation_pixels(self) -> int: ...
+    def __eq__(self, other: object) -> bool: ...
+
+@final
+class RecognitionModels:
+    """The model files of ``recognition=nsfw|labels``. An unset path falls back to its
+    environment variable (``PICSMITH_NSFW_MODEL``, ``PICSMITH_LABELS_MODEL``,
+    ``PICSMITH_LABELS_NAMES``); the names file defaults to the labels model's path with the
+    extension ``.txt``."""
+
+    def __init__(
+        self,
+        *,
+        nsfw: str | os.PathLike[str] | None = None,
+        labels: str | os.PathLike[str] | None = None,
+        labels_names: str | os.PathLike[str] | None = None,
+    ) -> None: ...
+    @property
+    def nsfw(self) -> Path | None:
+        """Open NSFW (``open-nsfw.onnx``; ``make models`` fetches it)."""
+    @property
+    def labels(self) -> Path | None:
+        """The ONNX image classifier of ``recognition=labels``."""
+    @property
+    def labels_names(self) -> Path | None:
+        """The labels model's class names, one per line in output order."""
     def __eq__(self, other: object) -> bool: ...
 
 @final
@@ -87,6 +113,7 @@ class Pipeline:
         accept: str | None = None,
         limits: Limits | None = None,
         assets: str | os.PathLike[str] | None = None,
+        models: RecognitionModels | None = None,
     ) -> Image: ...
 
 def process(
@@ -97,6 +124,7 @@ def process(
     limits: Limits | None = None,
     strict: bool = False,
     assets: str | os.PathLike[str] | None = None,
+    models: RecognitionModels | None = None,
 ) -> Image: ...
 def metadata_json(
     data: bytes,

@@ -6,13 +6,15 @@ import base64
 import json
 import pickle
 import shutil
+import struct
 import subprocess
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import pytest
-from conftest import REPO, corpus_bytes, corpus_file
+from conftest import FIXTURES, REPO, corpus_bytes, corpus_file
 
 import picsmith
 
@@ -66,8 +68,54 @@ def test_errors_without_a_parameter_say_none() -> None:
 
 def test_unimplemented_parameter_is_unsupported() -> None:
     with pytest.raises(picsmith.Unsupported) as caught:
-        picsmith.Pipeline.from_query("recognition=nsfw")
-    assert (caught.value.parameter, caught.value.http_status) == ("recognition", 501)
+        picsmith.Pipeline.from_query("cache_processed=true")
+    assert (caught.value.parameter, caught.value.http_status) == ("cache_processed", 501)
+
+
+def solid_png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """An 8-bit RGB PNG of one colour."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
+
+    rows = (b"\x00" + bytes(rgb) * width) * height
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_recognition_labels_with_a_configured_model() -> None:
+    # tests/fixtures/labels-rgb.onnx classifies the average colour (built by the Rust suite).
+    models = picsmith.RecognitionModels(labels=FIXTURES / "labels-rgb.onnx")
+    assert models.labels_names is None and models.labels == FIXTURES / "labels-rgb.onnx"
+    red = solid_png(40, 30, (230, 20, 20))
+    image = picsmith.process(red, "recognition=labels", models=models)
+    assert (image.format, image.mime) == ("json", "application/json")
+    labels = json.loads(image.data)["labels"]
+    assert [sorted(label) for label in labels] == [["Confidence", "Name"]] * 3
+    assert labels[0]["Name"] == "red" and labels[0]["Confidence"] > 90
+    pipeline = picsmith.Pipeline.from_query("recognition=labels")
+    assert json.loads(pipeline.run(red, models=models).data)["labels"][0]["Name"] == "red"
+    # A names file given explicitly, and one that does not match the model's outputs.
+    names = picsmith.RecognitionModels(
+        labels=FIXTURES / "labels-rgb.onnx", labels_names=FIXTURES / "SOURCES.md"
+    )
+    with pytest.raises(picsmith.Unsupported) as caught:
+        picsmith.process(red, "recognition=labels", models=names)
+    assert caught.value.parameter == "recognition" and "classes" in caught.value.message
+
+
+def test_recognition_without_a_model_is_unsupported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PICSMITH_LABELS_MODEL", raising=False)
+    photo = (FIXTURES / "photo-320.jpg").read_bytes()
+    with pytest.raises(picsmith.Unsupported) as caught:
+        picsmith.process(photo, "recognition=labels")
+    assert caught.value.http_status == 501 and "PICSMITH_LABELS_MODEL" in caught.value.message
 
 
 def test_errors_survive_pickling() -> None:
@@ -215,7 +263,8 @@ def test_registry_and_schema() -> None:
     assert width["aliases"] == ["w"] and width["kind"] == "int" and width["implemented"] is True
     assert "16384" in width["accepted"]
     assert params["autorotate"]["default"] == "true"
-    assert params["recognition"]["implemented"] is False
+    assert params["recognition"]["implemented"] is True
+    assert params["origin"]["implemented"] is False
     assert params["redeye"]["implemented"] is True
     schema = json.loads(picsmith.schema_json())
     assert set(schema["properties"]) == set(params)

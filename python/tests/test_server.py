@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import corpus_file
+from conftest import REPO, corpus_file
 from httpx import Response
 from starlette.testclient import TestClient
 
@@ -125,7 +126,32 @@ def test_bad_parameter_is_400_json(client: TestClient) -> None:
 
 
 def test_unimplemented_parameter_is_501(client: TestClient) -> None:
-    assert_error(client.get("/photo.jpg?recognition=nsfw"), 501, "unsupported", "recognition")
+    response = client.get("/photo.jpg?cache_processed=true")
+    assert_error(response, 501, "unsupported", "cache_processed")
+
+
+def test_recognition_nsfw_without_its_model_is_501(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PICSMITH_NSFW_MODEL", raising=False)
+    response = client.get("/photo.jpg?recognition=nsfw")
+    assert_error(response, 501, "unsupported", "recognition")
+    assert "make models" in response.json()["error"]["message"]
+
+
+def test_recognition_nsfw_answers_json(data_dir: Path) -> None:
+    # `make models` fetches the model and exports its path.
+    model = Path(os.environ.get("PICSMITH_NSFW_MODEL") or REPO / "target/models/open-nsfw.onnx")
+    if not model.is_file():
+        pytest.skip(f"the NSFW model {model} is absent (run `make models`)")
+    models = picsmith.RecognitionModels(nsfw=model)
+    with TestClient(create_app(data_dir, models=models)) as client:
+        response = client.get("/photo.jpg?recognition=nsfw")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    nudity = response.json()["nsfw"]["nudity"]
+    assert sorted(nudity) == ["confidence", "value"]
+    assert nudity["value"] is False and 50 <= nudity["confidence"] <= 100
 
 
 def test_limit_is_413(data_dir: Path) -> None:

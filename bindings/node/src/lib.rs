@@ -34,6 +34,29 @@ pub struct Limits {
     pub max_animation_pixels: Option<f64>,
 }
 
+/// The model files of `recognition=nsfw|labels`. Absent paths fall back to the environment
+/// variables `PICSMITH_NSFW_MODEL`, `PICSMITH_LABELS_MODEL` and `PICSMITH_LABELS_NAMES`.
+#[napi(object)]
+#[derive(Default)]
+pub struct RecognitionModels {
+    /// Open NSFW (`open-nsfw.onnx`; `make models` fetches it).
+    pub nsfw: Option<String>,
+    /// The ONNX image classifier of `recognition=labels`.
+    pub labels: Option<String>,
+    /// The labels model's class names, one per line in output order (default: the model's
+    /// path with the extension `.txt`).
+    pub labels_names: Option<String>,
+}
+
+fn to_models(given: Option<RecognitionModels>) -> picsmith::RecognitionModels {
+    let given = given.unwrap_or_default();
+    picsmith::RecognitionModels {
+        nsfw: given.nsfw.map(Into::into),
+        labels: given.labels.map(Into::into),
+        labels_names: given.labels_names.map(Into::into),
+    }
+}
+
 /// Options of `process`.
 #[napi(object)]
 #[derive(Default)]
@@ -46,6 +69,8 @@ pub struct ProcessOptions {
     /// Directory that `mark` and layer `url` locations are read from (`/logo.png` is
     /// `<assets>/logo.png`); without it, layer images are skipped with a warning.
     pub assets: Option<String>,
+    /// The model files of `recognition`.
+    pub models: Option<RecognitionModels>,
 }
 
 /// Options of `Pipeline.run`; strictness was decided when the pipeline was parsed.
@@ -58,6 +83,8 @@ pub struct RunOptions {
     /// Directory that `mark` and layer `url` locations are read from (`/logo.png` is
     /// `<assets>/logo.png`); without it, layer images are skipped with a warning.
     pub assets: Option<String>,
+    /// The model files of `recognition`.
+    pub models: Option<RecognitionModels>,
 }
 
 /// Something in the query picsmith ignored or could not honour.
@@ -209,6 +236,7 @@ pub fn process(
         limits: to_limits(&env, opts.limits)?,
         strict: opts.strict.unwrap_or(false),
         resolver: to_resolver(&env, opts.assets)?,
+        models: to_models(opts.models),
     };
     let query = query.unwrap_or_default();
     Ok(spawn(input, move |bytes| {
@@ -305,6 +333,7 @@ impl Pipeline {
             accept: opts.accept,
             limits,
             resolver: to_resolver(&env, opts.assets)?,
+            models: to_models(opts.models),
             ..Default::default()
         };
         let pipeline = Arc::clone(&self.inner);

@@ -122,6 +122,71 @@ fn limits_or_default(limits: Option<&Limits>) -> picsmith::Limits {
     limits.map(|l| l.inner).unwrap_or_default()
 }
 
+/// The model files of `recognition=nsfw|labels`. An unset path falls back to its environment
+/// variable (`PICSMITH_NSFW_MODEL`, `PICSMITH_LABELS_MODEL`, `PICSMITH_LABELS_NAMES`); the
+/// names file defaults to the labels model's path with the extension `.txt`.
+///
+/// Example::
+///
+///     models = RecognitionModels(labels="mobilenet.onnx", labels_names="imagenet.txt")
+///     picsmith.process(data, "recognition=labels", models=models)
+#[pyclass(module = "picsmith", name = "RecognitionModels", frozen, eq)]
+#[derive(Clone, PartialEq, Eq)]
+struct RecognitionModels {
+    inner: picsmith::RecognitionModels,
+}
+
+#[pymethods]
+impl RecognitionModels {
+    #[new]
+    #[pyo3(signature = (*, nsfw=None, labels=None, labels_names=None))]
+    fn new(nsfw: Option<PathBuf>, labels: Option<PathBuf>, labels_names: Option<PathBuf>) -> Self {
+        RecognitionModels {
+            inner: picsmith::RecognitionModels {
+                nsfw,
+                labels,
+                labels_names,
+            },
+        }
+    }
+
+    /// Path of Open NSFW (`open-nsfw.onnx`), or None.
+    #[getter]
+    fn nsfw(&self) -> Option<PathBuf> {
+        self.inner.nsfw.clone()
+    }
+
+    /// Path of the ONNX classifier of `recognition=labels`, or None.
+    #[getter]
+    fn labels(&self) -> Option<PathBuf> {
+        self.inner.labels.clone()
+    }
+
+    /// Path of the labels model's class names (one per line), or None.
+    #[getter]
+    fn labels_names(&self) -> Option<PathBuf> {
+        self.inner.labels_names.clone()
+    }
+
+    fn __repr__(&self) -> String {
+        let show = |p: &Option<PathBuf>| {
+            p.as_ref().map_or("None".to_owned(), |p| {
+                format!("{:?}", p.display().to_string())
+            })
+        };
+        format!(
+            "RecognitionModels(nsfw={}, labels={}, labels_names={})",
+            show(&self.inner.nsfw),
+            show(&self.inner.labels),
+            show(&self.inner.labels_names)
+        )
+    }
+}
+
+fn models_or_default(models: Option<&RecognitionModels>) -> picsmith::RecognitionModels {
+    models.map(|m| m.inner.clone()).unwrap_or_default()
+}
+
 /// A resolver serving the files of the `assets` directory (InvalidParameter when it is not one).
 fn resolver_for(
     py: Python<'_>,
@@ -296,8 +361,9 @@ impl Pipeline {
     }
 
     /// Runs the transform on one encoded image. `accept` is the request's Accept header, used
-    /// by format=auto; `assets` is the directory `mark` and layer `url` locations are read from.
-    #[pyo3(signature = (data, *, accept=None, limits=None, assets=None))]
+    /// by format=auto; `assets` is the directory `mark` and layer `url` locations are read from;
+    /// `models` are the files of `recognition`.
+    #[pyo3(signature = (data, *, accept=None, limits=None, assets=None, models=None))]
     fn run(
         &self,
         py: Python<'_>,
@@ -305,11 +371,13 @@ impl Pipeline {
         accept: Option<&str>,
         limits: Option<&Limits>,
         assets: Option<PathBuf>,
+        models: Option<&RecognitionModels>,
     ) -> PyResult<Image> {
         let options = picsmith::Options {
             accept: accept.map(str::to_owned),
             limits: limits_or_default(limits),
             resolver: resolver_for(py, assets)?,
+            models: models_or_default(models),
             ..Default::default()
         };
         let output = without_gil(py, || self.inner.run(data, &options))?;
@@ -328,7 +396,9 @@ impl Pipeline {
 ///     image = process(open("photo.jpg", "rb").read(), "width=400&format=webp")
 ///     image.width, image.mime  # (400, "image/webp")
 #[pyfunction]
-#[pyo3(signature = (data, query="", *, accept=None, limits=None, strict=false, assets=None))]
+#[pyo3(signature = (data, query="", *, accept=None, limits=None, strict=false, assets=None,
+                    models=None))]
+#[allow(clippy::too_many_arguments)] // one per keyword argument of the Python function
 fn process(
     py: Python<'_>,
     data: &[u8],
@@ -337,12 +407,14 @@ fn process(
     limits: Option<&Limits>,
     strict: bool,
     assets: Option<PathBuf>,
+    models: Option<&RecognitionModels>,
 ) -> PyResult<Image> {
     let options = picsmith::Options {
         accept,
         limits: limits_or_default(limits),
         strict,
         resolver: resolver_for(py, assets)?,
+        models: models_or_default(models),
     };
     let output = without_gil(py, || picsmith::process(data, query, &options))?;
     Ok(Image::from_output(py, output))
@@ -619,6 +691,7 @@ fn schema_json() -> String {
 fn _picsmith(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", picsmith::VERSION)?;
     module.add_class::<Limits>()?;
+    module.add_class::<RecognitionModels>()?;
     module.add_class::<Warning>()?;
     module.add_class::<Image>()?;
     module.add_class::<Pipeline>()?;

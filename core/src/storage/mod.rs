@@ -1176,6 +1176,8 @@ impl Library {
             limits: inner.config.limits,
             strict: false,
             resolver: Some(self.resolver()),
+            // Unset model paths fall back to PICSMITH_NSFW_MODEL and the other variables.
+            models: Default::default(),
         };
         let output = pipeline.run(data, &options)?;
         if let (Some(cache_key), Some(cache)) = (&cache_key, &inner.derived) {

@@ -12,6 +12,7 @@ mod golden;
 mod metadata;
 mod pipeline;
 mod quality;
+mod recognition;
 mod storage;
 mod vectors;
 mod vips;
