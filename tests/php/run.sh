@@ -1,6 +1,10 @@
 #!/bin/sh
-# Runs the PHP FFI smoke test against include/picsmith.h and the libpicsmith.so from
-# `cargo build --release -p picsmith-c`. Extra arguments (an image path) go to the test.
-set -eu
+# Runs the PHP tests against include/picsmith.h and the libpicsmith.so from
+# `cargo build --release -p picsmith-c`: the FFI smoke test (extra arguments, an image path, go
+# to it), then server.php behind PHP's built-in web server. Both run even when the first fails.
+set -u
 cd "$(dirname "$0")/../.."
-exec php -d ffi.enable=1 tests/php/smoke.php "$@"
+status=0
+php -d ffi.enable=1 tests/php/smoke.php "$@" || status=1
+bash tests/php/server_test.sh || status=1
+exit $status
