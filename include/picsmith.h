@@ -552,7 +552,8 @@ struct picsmith_limits picsmith_limits_default(void);
 /**
  * The stable code of the calling thread's last error (`"invalid_parameter"`,
  * `"limit_exceeded"`, `"unsupported_format"`, `"invalid_image"`, `"unsupported"`,
- * `"internal"`, `"invalid_argument"` or `"panic"`), or NULL when the last call returning a
+ * `"not_found"`, `"forbidden"`, `"upstream_error"`, `"storage_unavailable"`, `"internal"`,
+ * `"invalid_argument"` or `"panic"`), or NULL when the last call returning a
  * `picsmith_status` on this thread succeeded.
  *
  * Ownership: the string belongs to the library; it stays valid until the next call returning a
@@ -561,6 +562,21 @@ struct picsmith_limits picsmith_limits_default(void);
  * Thread safety: each thread has its own last error.
  */
 const char *picsmith_last_error_code(void);
+
+/**
+ * The HTTP status that answers the calling thread's last error (400 for `invalid_parameter`
+ * and `invalid_argument`, 404 for `not_found`, 500 for `internal` and `panic`, ...), or 0
+ * when the last call returning a `picsmith_status` on this thread succeeded. A server wrapping
+ * picsmith answers with it instead of keeping its own table. Since ABI 2.5.
+ *
+ * ```c
+ * if (picsmith_process(data, len, query, NULL, NULL, &img) != PICSMITH_STATUS_OK)
+ *     http_respond(picsmith_last_error_http_status(), picsmith_last_error_message());
+ * ```
+ *
+ * Thread safety: each thread has its own last error.
+ */
+uint16_t picsmith_last_error_http_status(void);
 
 /**
  * The message of the calling thread's last error, for people, or NULL when the last call

@@ -425,11 +425,13 @@ static void test_signed_paths(void) {
     s = picsmith_verify_signed_path(secret, 6, signed_path, 1000, &plain);
     check(s == PICSMITH_STATUS_OK && str_is(plain, "/cat.jpg?width=300"),
           "picsmith_verify_signed_path gives back the unsigned path");
+    check(picsmith_last_error_http_status() == 0, "after a success the HTTP status is 0");
     picsmith_string_free(plain);
     s = picsmith_verify_signed_path(secret, 6, signed_path, 2001, &plain);
     check(s == PICSMITH_STATUS_FORBIDDEN && plain == NULL &&
               str_is(picsmith_last_error_parameter(), "signature"),
           "an expired signed path is PICSMITH_STATUS_FORBIDDEN");
+    check(picsmith_last_error_http_status() == 403, "the last error's HTTP status is 403");
     s = picsmith_verify_signed_path(secret, 5, signed_path, 1000, &plain);
     check(s == PICSMITH_STATUS_FORBIDDEN, "another secret is PICSMITH_STATUS_FORBIDDEN");
     picsmith_string_free(signed_path);

@@ -16,29 +16,19 @@
 
 declare(strict_types=1);
 
-// The HTTP status of each picsmith error code. The C ABI reports an error's code but not its
-// status, so the table is kept here, once: core's ErrorKind::http_status, plus the codes only
-// the C ABI has (invalid_argument: a query that is not UTF-8; panic: a bug).
-const HTTP_STATUS = [
-    'invalid_parameter' => 400,
-    'invalid_argument' => 400,
-    'forbidden' => 403,
+// Statuses of the errors this script raises itself; picsmith's own errors carry their status
+// (picsmith_last_error_http_status).
+const OWN_STATUS = [
     'not_found' => 404,
     'method_not_allowed' => 405,
     'limit_exceeded' => 413,
-    'unsupported_format' => 415,
-    'invalid_image' => 422,
     'internal' => 500,
-    'panic' => 500,
-    'unsupported' => 501,
-    'upstream_error' => 502,
-    'storage_unavailable' => 503,
 ];
 
 /** Answers the error envelope, with the status of `$code` (500 for a code not in the table). */
-function answer_error(string $code, string $message, ?string $parameter = null): void
+function answer_error(string $code, string $message, ?string $parameter = null, ?int $status = null): void
 {
-    http_response_code(HTTP_STATUS[$code] ?? 500);
+    http_response_code($status ?? OWN_STATUS[$code] ?? 500);
     if ($code === 'method_not_allowed') {
         header('Allow: GET, HEAD');
     }
@@ -57,7 +47,8 @@ function answer_last_error(FFI $ffi): void
     answer_error(
         $ffi->picsmith_last_error_code() ?? 'internal',
         $ffi->picsmith_last_error_message() ?? 'picsmith reported no error message',
-        $ffi->picsmith_last_error_parameter()
+        $ffi->picsmith_last_error_parameter(),
+        $ffi->picsmith_last_error_http_status() ?: 500
     );
 }
 

@@ -203,6 +203,7 @@ pub struct picsmith_pipeline {
 /// Why a call failed, before it is stored as the thread's last error.
 struct Failure {
     status: picsmith_status,
+    http_status: u16,
     code: &'static str,
     message: String,
     parameter: Option<String>,
@@ -212,6 +213,7 @@ impl Failure {
     fn invalid_argument(message: impl Into<String>) -> Failure {
         Failure {
             status: picsmith_status::InvalidArgument,
+            http_status: 400,
             code: "invalid_argument",
             message: message.into(),
             parameter: None,
@@ -223,6 +225,7 @@ impl From<Error> for Failure {
     fn from(error: Error) -> Self {
         Failure {
             status: picsmith_status::from_kind(error.kind()),
+            http_status: error.http_status(),
             code: error.code(),
             message: error.message().to_owned(),
             parameter: error.parameter().map(str::to_owned),
@@ -232,6 +235,7 @@ impl From<Error> for Failure {
 
 /// The last error of a thread, kept as C strings so the accessors can lend pointers into it.
 struct LastError {
+    http_status: u16,
     code: CString,
     message: CString,
     parameter: Option<CString>,
@@ -256,6 +260,7 @@ fn last_error_field(field: impl Fn(&LastError) -> Option<*const c_char>) -> *con
 
 fn record(failure: Failure) -> picsmith_status {
     set_last_error(Some(LastError {
+        http_status: failure.http_status,
         code: c_string(failure.code),
         message: c_string(&failure.message),
         parameter: failure.parameter.as_deref().map(c_string),
@@ -279,6 +284,7 @@ fn boundary<T>(on_panic: T, body: impl FnOnce() -> T) -> T {
             let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
             record(Failure {
                 status: picsmith_status::Panic,
+                http_status: 500,
                 code: "panic",
                 message: format!("picsmith panicked: {detail}"),
                 parameter: None,
@@ -1054,7 +1060,8 @@ pub extern "C" fn picsmith_limits_default() -> picsmith_limits {
 
 /// The stable code of the calling thread's last error (`"invalid_parameter"`,
 /// `"limit_exceeded"`, `"unsupported_format"`, `"invalid_image"`, `"unsupported"`,
-/// `"internal"`, `"invalid_argument"` or `"panic"`), or NULL when the last call returning a
+/// `"not_found"`, `"forbidden"`, `"upstream_error"`, `"storage_unavailable"`, `"internal"`,
+/// `"invalid_argument"` or `"panic"`), or NULL when the last call returning a
 /// `picsmith_status` on this thread succeeded.
 ///
 /// Ownership: the string belongs to the library; it stays valid until the next call returning a
@@ -1064,6 +1071,24 @@ pub extern "C" fn picsmith_limits_default() -> picsmith_limits {
 #[no_mangle]
 pub extern "C" fn picsmith_last_error_code() -> *const c_char {
     boundary(ptr::null(), || last_error_field(|e| Some(e.code.as_ptr())))
+}
+
+/// The HTTP status that answers the calling thread's last error (400 for `invalid_parameter`
+/// and `invalid_argument`, 404 for `not_found`, 500 for `internal` and `panic`, ...), or 0
+/// when the last call returning a `picsmith_status` on this thread succeeded. A server wrapping
+/// picsmith answers with it instead of keeping its own table. Since ABI 2.5.
+///
+/// ```c
+/// if (picsmith_process(data, len, query, NULL, NULL, &img) != PICSMITH_STATUS_OK)
+///     http_respond(picsmith_last_error_http_status(), picsmith_last_error_message());
+/// ```
+///
+/// Thread safety: each thread has its own last error.
+#[no_mangle]
+pub extern "C" fn picsmith_last_error_http_status() -> u16 {
+    boundary(0, || {
+        LAST_ERROR.with(|last| last.borrow().as_ref().map_or(0, |e| e.http_status))
+    })
 }
 
 /// The message of the calling thread's last error, for people, or NULL when the last call
