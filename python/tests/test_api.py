@@ -264,7 +264,7 @@ def test_registry_and_schema() -> None:
     assert "16384" in width["accepted"]
     assert params["autorotate"]["default"] == "true"
     assert params["recognition"]["implemented"] is True
-    assert params["origin"]["implemented"] is False
+    assert params["cache_processed"]["implemented"] is False
     assert params["redeye"]["implemented"] is True
     schema = json.loads(picsmith.schema_json())
     assert set(schema["properties"]) == set(params)

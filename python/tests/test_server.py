@@ -139,13 +139,13 @@ def test_recognition_nsfw_without_its_model_is_501(
     assert "make models" in response.json()["error"]["message"]
 
 
-def test_recognition_nsfw_answers_json(data_dir: Path) -> None:
-    # `make models` fetches the model and exports its path.
+def test_recognition_nsfw_answers_json(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `make models` fetches the model and exports its path; the engine reads the variable.
     model = Path(os.environ.get("PICSMITH_NSFW_MODEL") or REPO / "target/models/open-nsfw.onnx")
     if not model.is_file():
         pytest.skip(f"the NSFW model {model} is absent (run `make models`)")
-    models = picsmith.RecognitionModels(nsfw=model)
-    with TestClient(create_app(data_dir, models=models)) as client:
+    monkeypatch.setenv("PICSMITH_NSFW_MODEL", str(model))
+    with TestClient(create_app(data_dir)) as client:
         response = client.get("/photo.jpg?recognition=nsfw")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"

@@ -120,14 +120,16 @@ impl BlobStore {
         Ok(())
     }
 
-    /// On local storage, a key whose file is a link leading out of the store's folder reads as
-    /// missing: a link placed among the originals must not publish the rest of the disk.
+    /// On local storage, a key whose file is a link leading out of its top folder (`originals/`,
+    /// `blobs/`) reads as missing: a link placed among the originals must not publish the
+    /// catalog or the rest of the disk.
     fn check_inside(&self, key: &str) -> Result<()> {
         let Some(root) = &self.local_root else {
             return Ok(());
         };
+        let top = root.join(key.split('/').next().unwrap_or_default());
         match root.join(key).canonicalize() {
-            Ok(real) if !real.starts_with(root) => Err(Error::new(
+            Ok(real) if !real.starts_with(&top) => Err(Error::new(
                 ErrorKind::NotFound,
                 format!("{key} leads out of {}", self.description),
             )),

@@ -1171,6 +1171,16 @@ fn files_placed_under_originals_are_served_by_path() {
     std::fs::write(backend.dir.join("secret.png"), png(12, 8, 8)).unwrap();
     std::os::unix::fs::symlink(backend.dir.join("secret.png"), originals.join("out.png")).unwrap();
     std::os::unix::fs::symlink(originals.join("placed.png"), originals.join("in.png")).unwrap();
+    std::os::unix::fs::symlink(
+        backend.dir.join("data/catalog.db"),
+        originals.join("db.png"),
+    )
+    .unwrap();
+    assert_eq!(
+        library.read("/hand/db.png").unwrap_err().kind(),
+        ErrorKind::NotFound,
+        "the catalog beside the originals stays unreachable"
+    );
     let err = library.render("/hand/out.png", "w=5", None).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     assert_eq!(
