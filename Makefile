@@ -27,6 +27,13 @@ MODELS_DIR ?= $(CURDIR)/target/models
 export PICSMITH_NSFW_MODEL ?= $(MODELS_DIR)/open-nsfw.onnx
 
 export CARGO_TERM_COLOR ?= never
+# napi build always passes --target, and cargo keeps such builds apart from plain ones
+# (target/<triple>/release); naming the host triple for every build lets the tests, the C
+# library, the wheel and the Node addon share one compile of the dependency graph.
+ifndef CARGO_BUILD_TARGET
+CARGO_BUILD_TARGET := $(shell rustc -vV | sed -n 's/^host: //p')
+endif
+export CARGO_BUILD_TARGET
 
 .PHONY: help
 help: ## List the targets
@@ -59,7 +66,7 @@ $(STAMPS)/venv: python/pyproject.toml
 	@mkdir -p $(STAMPS)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV_PY) -m pip install --quiet --upgrade pip
-	$(VENV_PY) -m pip install --quiet 'maturin>=1.9.4,<2' 'pytest>=7' 'httpx>=0.27' 'starlette>=1.5' 'uvicorn>=0.29' 'python-multipart>=0.0.18'
+	$(VENV_PY) -m pip install --quiet 'maturin>=1.9.4,<2' 'pytest>=7' 'httpx>=0.27' 'starlette>=1.5' 'uvicorn>=0.29' 'python-multipart>=0.0.18' 'schemathesis>=4.0,<5'
 	@touch $@
 
 $(STAMPS)/npm: node/package.json node/package-lock.json

@@ -214,6 +214,24 @@ export interface ProcessOptions {
    * `<assets>/logo.png`); without it, layer images are skipped with a warning.
    */
   assets?: string
+  /** The model files of `recognition`. */
+  models?: RecognitionModels
+}
+
+/**
+ * The model files of `recognition=nsfw|labels`. Absent paths fall back to the environment
+ * variables `PICSMITH_NSFW_MODEL`, `PICSMITH_LABELS_MODEL` and `PICSMITH_LABELS_NAMES`.
+ */
+export interface RecognitionModels {
+  /** Open NSFW (`open-nsfw.onnx`; `make models` fetches it). */
+  nsfw?: string
+  /** The ONNX image classifier of `recognition=labels`. */
+  labels?: string
+  /**
+   * The labels model's class names, one per line in output order (default: the model's
+   * path with the extension `.txt`).
+   */
+  labelsNames?: string
 }
 
 /** A stored image, rendered, and whether the derived cache had it. */
@@ -232,6 +250,8 @@ export interface RunOptions {
    * `<assets>/logo.png`); without it, layer images are skipped with a warning.
    */
   assets?: string
+  /** The model files of `recognition`. */
+  models?: RecognitionModels
 }
 
 /**

@@ -6,7 +6,8 @@ set -eu
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-lib="${CARGO_TARGET_DIR:-$root/target}/release"
+# cargo's layout: target/<triple>/release when a target is named (the Makefile names the host's).
+lib="${CARGO_TARGET_DIR:-$root/target}/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}release"
 for artifact in libpicsmith.so libpicsmith.a; do
     if [ ! -f "$lib/$artifact" ]; then
         echo "tests/c: $lib/$artifact is missing; run: cargo build --release -p picsmith-c" >&2

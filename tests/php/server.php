@@ -57,9 +57,11 @@ function picsmith_ffi(): FFI
 {
     $root = dirname(__DIR__, 2);
     $target = getenv('CARGO_TARGET_DIR') ?: "$root/target";
+    $triple = getenv('CARGO_BUILD_TARGET');
+    $library = $triple ? "$target/$triple/release/libpicsmith.so" : "$target/release/libpicsmith.so";
     // PHP FFI parses declarations but no preprocessor lines (as in smoke.php).
     $declarations = preg_replace('/^#ifdef __cplusplus\n.*?^#endif.*?$/ms', '', file_get_contents("$root/include/picsmith.h"));
-    return FFI::cdef(preg_replace('/^#.*$/m', '', $declarations), "$target/release/libpicsmith.so");
+    return FFI::cdef(preg_replace('/^#.*$/m', '', $declarations), $library);
 }
 
 /**

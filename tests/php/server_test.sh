@@ -1,7 +1,7 @@
 #!/bin/bash
 # Serves a copy of tests/fixtures/gray-320.jpg through tests/php/server.php under PHP's built-in
 # web server (FFI enabled as run.sh enables it) and requests transforms, errors and traversals.
-# Needs include/picsmith.h and target/release/libpicsmith.so, as smoke.php does.
+# Needs include/picsmith.h and the built libpicsmith.so, as smoke.php does.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

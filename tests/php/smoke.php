@@ -10,7 +10,9 @@ declare(strict_types=1);
 $root = dirname(__DIR__, 2);
 $header = "$root/include/picsmith.h";
 $target = getenv('CARGO_TARGET_DIR') ?: "$root/target";
-$library = "$target/release/libpicsmith.so";
+// cargo's layout: target/<triple>/release when a target is named (the Makefile names the host's).
+$triple = getenv('CARGO_BUILD_TARGET');
+$library = $triple ? "$target/$triple/release/libpicsmith.so" : "$target/release/libpicsmith.so";
 
 foreach ([$header, $library] as $needed) {
     if (!is_file($needed)) {

@@ -27,15 +27,24 @@ class Operation:
     security: str | None
     query: tuple[str, ...] = ()
     body: str | None = None
+    # The form fields of a multipart body.
+    fields: tuple[str, ...] = ()
 
 
 IMAGE = "multipart/form-data"
+# Form fields that carry image bytes (ImageKit's `file` and Chevereto's `source` may also be
+# base64 or a URL, which a string schema allows).
+BINARY_FIELDS = frozenset({"file", "source"})
+REQUIRED_FIELDS = frozenset({"file", "fileName", "source"})
+CHEVERETO_FIELDS = ("source", "key", "title", "description", "tags", "album_id", "category_id",
+                    "width", "expiration", "nsfw", "format")
 OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/{path}", imagizer.transform, "Imagizer", None, ("*transform",)),
-    Operation("post", "/{path}", imagizer.upload_to_path, "Imagizer", "bearer", (), IMAGE),
+    Operation("post", "/{path}", imagizer.upload_to_path, "Imagizer", "bearer", (), IMAGE,
+              ("file", "cache_processed", "cache_queries")),
     Operation("delete", "/{path}", imagizer.delete, "Imagizer", "bearer"),
     Operation("post", "/api/v1/images", imagizer.upload_to_storage, "Imagizer", "bearer", (),
-              IMAGE),
+              IMAGE, ("file",)),
     Operation("get", "/v1/images", imageresizer.create, "ImageResizer", "key",
               ("key", "url", "tags", "with_exif", "verbose", "with_mini_preview", "with_account")),
     Operation("post", "/v1/images", imageresizer.create, "ImageResizer", "key",
@@ -50,11 +59,12 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("get", "/v1/images/{ids}/remove_tags", imageresizer.remove_tags, "ImageResizer",
               "key", ("key", "tags")),
     Operation("get", "/v1/account", imageresizer.account, "ImageResizer", "key", ("key",)),
-    Operation("post", "/api/v1/files/upload", imagekit.upload, "ImageKit", "basic", (), IMAGE),
-    Operation("post", "/api/1/upload", chevereto.upload, "Chevereto", "apiKey", (), IMAGE),
-    Operation("get", "/api/1/upload", chevereto.upload, "Chevereto", "apiKey",
-              ("key", "source", "title", "description", "tags", "album_id", "category_id",
-               "width", "expiration", "nsfw", "format")),
+    Operation("post", "/api/v1/files/upload", imagekit.upload, "ImageKit", "basic", (), IMAGE,
+              ("file", "fileName", "useUniqueFileName", "tags", "folder", "isPrivateFile",
+               "customCoordinates", "responseFields")),
+    Operation("post", "/api/1/upload", chevereto.upload, "Chevereto", "apiKey", (), IMAGE,
+              CHEVERETO_FIELDS),
+    Operation("get", "/api/1/upload", chevereto.upload, "Chevereto", "apiKey", CHEVERETO_FIELDS),
 )
 
 
@@ -70,6 +80,16 @@ def _transform_parameters() -> list[dict[str, Any]]:
         }
         for p in picsmith.parameters()
     ]
+
+
+def _body_schema(op: Operation) -> dict[str, Any]:
+    if not op.fields:
+        return {"schema": {"type": "string", "format": "binary"}}
+    properties = {
+        name: {"type": "string", "format": "binary"} if name in BINARY_FIELDS else {"type": "string"}
+        for name in op.fields
+    }
+    return {"schema": {"type": "object", "properties": properties, "required": [f for f in op.fields if f in REQUIRED_FIELDS]}}
 
 
 def document() -> dict[str, Any]:
@@ -97,7 +117,7 @@ def document() -> dict[str, Any]:
         if op.security:
             operation["security"] = [{op.security: []}]
         if op.body:
-            operation["requestBody"] = {"required": True, "content": {op.body: {}}}
+            operation["requestBody"] = {"required": True, "content": {op.body: _body_schema(op)}}
         paths.setdefault(op.path, {})[op.method] = operation
     paths["/health"] = {"get": {"summary": "Liveness and catalog check",
                                 "responses": {"200": {"description": "ok"},
