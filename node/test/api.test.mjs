@@ -2,12 +2,14 @@
 // engine runs on the libuv pool rather than on the JS thread.
 
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 
 import { Pipeline, features, metadata, parameters, process as transform, version } from '../index.js'
-import { MIME, corpusFile, hasSignature, makePng, repoDir } from './helpers.mjs'
+import { MIME, corpusDir, corpusFile, hasSignature, makePng, repoDir } from './helpers.mjs'
 
 const png = makePng(64, 48)
 
@@ -313,5 +315,20 @@ test('features() says whether libvips reads HEIF, AVIF, JPEG XL and TIFF', async
     assert.equal(jxl.mime, 'image/jxl')
     const back = await transform(jxl.data, 'format=png')
     assert.equal(back.width, 300)
+    // A HEIC made from the JPEG by the `vips` command transforms like the JPEG.
+    const dir = mkdtempSync(join(tmpdir(), 'picsmith-heic-'))
+    try {
+      const heicPath = join(dir, 'landscape.heic')
+      execFileSync('vips', ['copy', join(corpusDir, 'orient1-landscape.jpg'), `${heicPath}[Q=70]`])
+      const fromHeic = await transform(readFileSync(heicPath), 'width=200&format=webp')
+      const fromJpeg = await transform(jpeg, 'width=200&format=webp')
+      assert.deepEqual([fromHeic.width, fromHeic.height], [fromJpeg.width, fromJpeg.height])
+      const [a, b] = await Promise.all([fromHeic, fromJpeg].map((image) => metadata(image.data, { hashes: true })))
+      const differing = (BigInt(`0x${a.dhash}`) ^ BigInt(`0x${b.dhash}`)).toString(2)
+      const distance = [...differing].filter((bit) => bit === '1').length
+      assert.ok(distance <= 8, `dHash ${a.dhash} vs ${b.dhash}: the HEIC is not the JPEG's picture`)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   }
 })

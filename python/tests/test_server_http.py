@@ -307,7 +307,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_keys_create_prints_a_key_the_server_accepts(tmp_path: Path) -> None:
+def test_keys_create_prints_a_key_the_server_accepts_until_revoked(tmp_path: Path) -> None:
     created = run_cli("keys", "create", "--data", "store", "--account", "team", cwd=tmp_path)
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip().splitlines()[-1]
@@ -317,6 +317,11 @@ def test_keys_create_prints_a_key_the_server_accepts(tmp_path: Path) -> None:
         account = httpx.get(f"{running.url}/v1/account?key={key}")
         assert account.status_code == 200 and account.json()["success"] is True
         assert httpx.get(f"{running.url}/v1/account?key={key}x").status_code == 403
+        revoked = run_cli("keys", "revoke", key, "--data", "store", cwd=tmp_path)
+        assert revoked.returncode == 0, revoked.stderr
+        assert httpx.get(f"{running.url}/v1/account?key={key}").status_code == 403
+    again = run_cli("keys", "revoke", key, "--data", "store", cwd=tmp_path)
+    assert again.returncode == 1 and "no such key" in again.stderr
 
 
 def test_first_start_of_the_embedded_default_prints_a_key(tmp_path: Path) -> None:

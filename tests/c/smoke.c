@@ -484,6 +484,64 @@ static void test_library_s3_postgres(const char *dir) {
     test_library_on("s3+postgres", settings);
 }
 
+/* The size `query` gives `data`, or 0x0 when it fails. */
+static void transformed_size(const unsigned char *data, size_t len, const char *query,
+                             uint32_t *width, uint32_t *height) {
+    picsmith_image *img = NULL;
+    *width = *height = 0;
+    if (picsmith_process(data, len, query, NULL, NULL, &img) == PICSMITH_STATUS_OK) {
+        *width = picsmith_image_width(img);
+        *height = picsmith_image_height(img);
+    }
+    picsmith_image_free(img);
+}
+
+/* A JPEG XL that picsmith writes and a HEIC that the `vips` command makes from the same corpus
+ * JPEG transform to the JPEG's size. */
+static void test_heic_and_jxl_like_the_jpeg(const char *corpus) {
+    char jpeg_path[4096];
+    snprintf(jpeg_path, sizeof jpeg_path, "%s/orient1-landscape.jpg", corpus);
+    size_t jpeg_len = 0;
+    unsigned char *jpeg = read_file(jpeg_path, &jpeg_len);
+    if (jpeg == NULL) {
+        printf("SKIP heic/jxl: cannot read %s\n", jpeg_path);
+        return;
+    }
+    const char *query = "width=200&format=webp";
+    uint32_t want_w, want_h, w, h;
+    transformed_size(jpeg, jpeg_len, query, &want_w, &want_h);
+
+    picsmith_image *jxl = NULL;
+    check(picsmith_process(jpeg, jpeg_len, "format=jxl", NULL, NULL, &jxl) == PICSMITH_STATUS_OK &&
+              strcmp(picsmith_image_mime(jxl), "image/jxl") == 0,
+          "format=jxl writes JPEG XL");
+    size_t jxl_len = 0;
+    const uint8_t *jxl_data = picsmith_image_data(jxl, &jxl_len);
+    transformed_size(jxl_data, jxl_len, query, &w, &h);
+    check(w == want_w && h == want_h && want_w == 200, "a JPEG XL transforms like the JPEG");
+    picsmith_image_free(jxl);
+
+    char dir[] = "/tmp/picsmith-c-heic-XXXXXX";
+    char command[8192];
+    char heic_path[4096];
+    if (mkdtemp(dir) == NULL) {
+        check(0, "mkdtemp for the HEIC");
+        free(jpeg);
+        return;
+    }
+    snprintf(heic_path, sizeof heic_path, "%s/landscape.heic", dir);
+    snprintf(command, sizeof command, "vips copy '%s' '%s[Q=70]'", jpeg_path, heic_path);
+    check(system(command) == 0, "the vips command makes a HEIC of the JPEG");
+    size_t heic_len = 0;
+    unsigned char *heic = read_file(heic_path, &heic_len);
+    transformed_size(heic, heic_len, query, &w, &h);
+    check(heic != NULL && w == want_w && h == want_h, "a HEIC transforms like the JPEG");
+    free(heic);
+    snprintf(command, sizeof command, "rm -rf '%s'", dir);
+    check(system(command) == 0, "the HEIC folder is removed");
+    free(jpeg);
+}
+
 /* HEIF/HEIC, AVIF, JPEG XL and TIFF go through libvips when the library has the `vips`
  * feature, and are PICSMITH_STATUS_UNSUPPORTED_FORMAT without it. */
 static void test_long_tail_formats(const char *corpus) {
@@ -521,6 +579,9 @@ static void test_long_tail_formats(const char *corpus) {
         }
         picsmith_image_free(img);
         free(data);
+    }
+    if (vips) {
+        test_heic_and_jxl_like_the_jpeg(corpus);
     }
 }
 
