@@ -2,14 +2,14 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
-import type { Library } from './index'
+import type { Library, LibrarySettings } from './index'
 
 /** Options of `createHandler`: exactly one of `library` and `settings`. */
 export interface HandlerOptions {
   /** The store to serve from. */
   library?: Library
   /** Settings to open a `Library` with (`Library.open(settings)`), instead of `library`. */
-  settings?: Record<string, unknown>
+  settings?: LibrarySettings
   /** `Cache-Control` of transformed images. Default `'public, max-age=31536000, immutable'`. */
   cacheControl?: string
   /**

@@ -130,8 +130,9 @@ static void test_errors_without_image(void) {
     check(s == PICSMITH_STATUS_UNSUPPORTED_FORMAT &&
               str_is(picsmith_last_error_code(), "unsupported_format"),
           "unknown bytes are PICSMITH_STATUS_UNSUPPORTED_FORMAT");
-    s = picsmith_process(junk, sizeof junk, "recognition=nsfw", NULL, NULL, &img);
-    check(s == PICSMITH_STATUS_UNSUPPORTED && str_is(picsmith_last_error_parameter(), "recognition"),
+    s = picsmith_process(junk, sizeof junk, "cache_processed=true", NULL, NULL, &img);
+    check(s == PICSMITH_STATUS_UNSUPPORTED &&
+              str_is(picsmith_last_error_parameter(), "cache_processed"),
           "an unimplemented parameter is PICSMITH_STATUS_UNSUPPORTED");
 
     picsmith_pipeline *pipeline = NULL;

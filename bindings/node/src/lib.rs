@@ -490,12 +490,11 @@ pub struct Library {
 
 #[napi]
 impl Library {
-    /// Opens (and for the embedded default creates) the storage, catalog and cache. Settings:
-    /// `storage`, `catalog`, `cache` (a folder or `off`), `cacheMaxBytes`, `quotaBytes`,
-    /// `allowPrivateAddresses`, `allowedHosts`.
+    /// Opens (and for the embedded default creates) the storage, catalog and cache. Each of
+    /// the `LibrarySettings` given replaces its `PICSMITH_*` environment variable.
     #[napi(
         factory,
-        ts_args_type = "settings?: Record<string, unknown> | null, limits?: Limits | null"
+        ts_args_type = "settings?: LibrarySettings | null, limits?: Limits | null"
     )]
     pub fn open(
         env: Env,
@@ -515,13 +514,11 @@ impl Library {
             .map_err(|e| errors::to_js_error(&env, &e))
     }
 
-    /// Stores an image (a Buffer, or a string holding an http(s) URL or base64) and resolves to
-    /// its record. Options: `fileName`, `folder`, `path`, `useUniqueFileName`, `tags`, `title`,
-    /// `description`, `albumId`, `categoryId`, `customCoordinates`, `isPrivate`, `nsfw`,
-    /// `expiration` (ISO 8601, e.g. `PT5M`), `account`, `transform`, `prerender`.
+    /// Stores an image (a Buffer, or a string holding an http(s) URL or base64) with its
+    /// `UploadOptions` and resolves to its record.
     #[napi(
-        ts_args_type = "file: Buffer | string, options?: Record<string, unknown> | null",
-        ts_return_type = "Promise<Record<string, any>>"
+        ts_args_type = "file: Buffer | string, options?: UploadOptions | null",
+        ts_return_type = "Promise<ImageRecord>"
     )]
     pub fn upload(
         &self,
@@ -540,7 +537,7 @@ impl Library {
     }
 
     /// The record of an image by id, or by path when the reference contains a `/`.
-    #[napi(ts_return_type = "Promise<Record<string, any>>")]
+    #[napi(ts_return_type = "Promise<ImageRecord>")]
     pub fn get(&self, reference: String) -> AsyncTask<LibraryTask<serde_json::Value>> {
         self.task(move |lib| {
             let record = if reference.contains('/') {
@@ -578,13 +575,13 @@ impl Library {
     }
 
     /// Deletes up to 20 images; an unknown id deletes nothing and rejects with `not_found`.
-    #[napi(ts_return_type = "Promise<Array<Record<string, any>>>")]
+    #[napi(ts_return_type = "Promise<ImageRecord[]>")]
     pub fn delete(&self, ids: Vec<String>) -> AsyncTask<LibraryTask<serde_json::Value>> {
         self.task(move |lib| Ok(json_of(&lib.delete(&ids)?)))
     }
 
     /// Adds tags to up to 20 images (at most 20 tags an image; all or nothing).
-    #[napi(ts_return_type = "Promise<Array<Record<string, any>>>")]
+    #[napi(ts_return_type = "Promise<ImageRecord[]>")]
     pub fn add_tags(
         &self,
         ids: Vec<String>,
@@ -594,7 +591,7 @@ impl Library {
     }
 
     /// Removes tags from up to 20 images.
-    #[napi(ts_return_type = "Promise<Array<Record<string, any>>>")]
+    #[napi(ts_return_type = "Promise<ImageRecord[]>")]
     pub fn remove_tags(
         &self,
         ids: Vec<String>,
@@ -605,8 +602,8 @@ impl Library {
 
     /// A page of records, newest first. Query: `folder`, `tag`, `account`, `limit`, `skip`.
     #[napi(
-        ts_args_type = "query?: Record<string, unknown> | null",
-        ts_return_type = "Promise<{ images: Array<Record<string, any>>, total: number }>"
+        ts_args_type = "query?: ListQuery | null",
+        ts_return_type = "Promise<{ images: ImageRecord[], total: number }>"
     )]
     pub fn list(
         &self,
@@ -619,7 +616,7 @@ impl Library {
     }
 
     /// Images and bytes stored for one account (or all), against the quota.
-    #[napi(ts_return_type = "Promise<Record<string, any>>")]
+    #[napi(ts_return_type = "Promise<Usage>")]
     pub fn usage(&self, account: Option<String>) -> AsyncTask<LibraryTask<serde_json::Value>> {
         self.task(move |lib| Ok(json_of(&lib.usage(account.as_deref())?)))
     }

@@ -221,6 +221,41 @@ fn upload_read_render_and_delete() {
     }
 }
 
+/// A PNG of noise, which does not compress: about `3 * width * height` bytes.
+fn noise_png(width: u32, height: u32) -> Vec<u8> {
+    let mut state = 0x2545_f491_u32;
+    let image = image::RgbImage::from_fn(width, height, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let [r, g, b, _] = state.to_le_bytes();
+        image::Rgb([r, g, b])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(image)
+        .write_to(&mut out, image::ImageFormat::Png)
+        .unwrap();
+    out.into_inner()
+}
+
+#[test]
+fn an_upload_larger_than_one_part_is_written_in_parts_and_reads_back_whole() {
+    // Blobs above 8 MiB go up as a multipart upload (S3) of views into the one buffer.
+    let data = noise_png(2400, 1400);
+    assert!(data.len() > 9 * 1024 * 1024, "{} bytes", data.len());
+    for backend in backends() {
+        let library = Library::open(backend.config.clone()).unwrap();
+        let record = library
+            .upload(UploadSource::Bytes(data.clone()), &named("noise.png"))
+            .unwrap();
+        let b = backend.name;
+        assert_eq!(record.size, data.len() as u64, "{b}");
+        let (stored, _) = library.read(&record.id).unwrap();
+        assert!(stored == data, "{b}: the blob differs");
+        assert!(library.verify().unwrap().is_empty(), "{b}");
+    }
+}
+
 #[test]
 fn overwrite_replaces_the_file_and_drops_tags_not_given_again() {
     for backend in backends() {
