@@ -17,6 +17,13 @@ export interface HandlerOptions {
    * verified (403 `forbidden` when it fails) and may render private images. Default: none.
    */
   signingSecret?: string | Buffer
+  /** Serve only URLs signed with `signingSecret` (403 `forbidden` otherwise). Default false. */
+  requireSignedUrls?: boolean
+  /**
+   * The transform parameters requests may use, by canonical name (`width`, not `w`); aliases
+   * and base64 forms count as their parameter. Anything else is 403 `forbidden`. Default: all.
+   */
+  allowedParameters?: string[]
 }
 
 /**

@@ -6,7 +6,7 @@
 
 const { createHash } = require('node:crypto')
 
-const { Library, verifySignedPath } = require('./index.js')
+const { Library, parameters, verifySignedPath } = require('./index.js')
 
 const DEFAULT_CACHE_CONTROL = 'public, max-age=31536000, immutable'
 const WARNINGS_HEADER = 'X-Picsmith-Warnings'
@@ -35,6 +35,28 @@ function etagMatches(ifNoneMatch, etag) {
  */
 function headerText(text) {
   return text.replace(/[^ -~]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
+/**
+ * A check of transform queries against the parameters a deployment allows (canonical names;
+ * aliases such as `w` and base64 forms such as `width64` count as their parameter), or null
+ * when every parameter is allowed. Anything not allowed, known to the engine or not, is 403.
+ */
+function parameterAllowList(allowed) {
+  if (allowed === undefined || allowed === null) return null
+  const canonical = new Map()
+  for (const parameter of parameters()) {
+    for (const name of [parameter.name, ...parameter.aliases]) canonical.set(name, parameter.name)
+  }
+  const permitted = new Set(allowed.map((name) => canonical.get(name) ?? name))
+  return function check(query) {
+    for (const key of new URLSearchParams(query).keys()) {
+      const name = canonical.get(key) ?? (key.endsWith('64') ? canonical.get(key.slice(0, -2)) : undefined)
+      if (!permitted.has(name ?? key)) {
+        throw requestError(403, 'forbidden', `the parameter '${key}' is not allowed on this server`, key)
+      }
+    }
+  }
 }
 
 /** An error the handler decides itself (the method, a path that cannot be decoded). */
@@ -88,7 +110,8 @@ function decodedPath(rawPath) {
  * Options: `library` (a `Library`), or `settings` to open one with `Library.open`;
  * `cacheControl` (default `public, max-age=31536000, immutable`); `signingSecret` to serve
  * URLs made by `signPath`, private images included (their answers are `Cache-Control:
- * private`).
+ * private`); `requireSignedUrls` to serve nothing else; `allowedParameters` (canonical names)
+ * so that a public deployment cannot be made to burn CPU.
  *
  * ```js
  * const http = require('node:http')
@@ -101,10 +124,21 @@ function decodedPath(rawPath) {
  * ```
  */
 function createHandler(options = {}) {
-  const { library, settings, cacheControl = DEFAULT_CACHE_CONTROL, signingSecret } = options
+  const {
+    library,
+    settings,
+    cacheControl = DEFAULT_CACHE_CONTROL,
+    signingSecret,
+    requireSignedUrls = false,
+    allowedParameters,
+  } = options
   if ((library === undefined) === (settings === undefined)) {
     throw new TypeError('createHandler needs exactly one of `library` and `settings`')
   }
+  if (requireSignedUrls && !signingSecret) {
+    throw new TypeError('`requireSignedUrls` needs a `signingSecret`')
+  }
+  const checkParameters = parameterAllowList(allowedParameters)
   const store = settings === undefined ? library : Library.open(settings)
   if (typeof store?.render !== 'function') {
     throw new TypeError('`library` must be a picsmith Library')
@@ -114,7 +148,10 @@ function createHandler(options = {}) {
   function verified(req, query) {
     const params = new URLSearchParams(query)
     const signedRequest = SIGNING_PARAMETERS.some((name) => params.has(name))
-    if (!signingSecret || !signedRequest) return { query, signed: false }
+    if (!signingSecret || !signedRequest) {
+      if (requireSignedUrls) throw requestError(403, 'forbidden', 'this server serves signed URLs only', 'signature')
+      return { query, signed: false }
+    }
     // The signature covers the path as the client sent it: under an Express mount point
     // `req.url` has lost the mount's prefix, which `req.originalUrl` keeps.
     // verifySignedPath throws picsmith's `forbidden` error when it is wrong or expired.
@@ -130,6 +167,7 @@ function createHandler(options = {}) {
     const rawQuery = mark < 0 ? '' : target.slice(mark + 1)
     const reference = decodedPath(rawPath)
     const { query, signed } = verified(req, rawQuery)
+    checkParameters?.(query)
     const { image, cacheHit } = await store.render(reference, query, req.headers.accept, signed)
 
     const headers = {

@@ -212,3 +212,34 @@ test('private images need a signed URL, which is verified', async () => {
   const tampered = await errorOf(await fetch(`${base}${signed.replace('width=40', 'width=41')}`), 403)
   assert.equal(tampered.parameter, 'signature')
 })
+
+test('requireSignedUrls serves signed URLs only; allowedParameters limits the transform', async () => {
+  assert.throws(() => createHandler({ settings: {}, requireSignedUrls: true }), TypeError)
+  const library = Library.open({
+    storage: `file://${dir}/data`,
+    catalog: `sqlite://${dir}/data/catalog.db`,
+    cache: 'off',
+  })
+  const guarded = createServer(
+    createHandler({ library, signingSecret: SECRET, requireSignedUrls: true, allowedParameters: ['width', 'format'] }),
+  )
+  await new Promise((resolve) => guarded.listen(0, '127.0.0.1', resolve))
+  const url = `http://127.0.0.1:${guarded.address().port}`
+  const expires = Math.floor(Date.now() / 1000) + 600
+  try {
+    const unsigned = await errorOf(await fetch(`${url}${record.path}?width=40`), 403)
+    assert.deepEqual([unsigned.code, unsigned.parameter], ['forbidden', 'signature'])
+    // An alias and a base64 form count as their parameter.
+    for (const query of ['w=40&format=webp', `width64=${Buffer.from('40').toString('base64url')}`]) {
+      const ok = await fetch(`${url}${signPath(SECRET, `${record.path}?${query}`, expires)}`)
+      assert.equal(ok.status, 200, query)
+      await ok.arrayBuffer()
+    }
+    for (const [query, parameter] of [['width=40&blur=5', 'blur'], ['width=40&nonsense=1', 'nonsense']]) {
+      const refused = await errorOf(await fetch(`${url}${signPath(SECRET, `${record.path}?${query}`, expires)}`), 403)
+      assert.deepEqual([refused.code, refused.parameter], ['forbidden', parameter])
+    }
+  } finally {
+    await new Promise((resolve) => guarded.close(resolve))
+  }
+})
