@@ -49,6 +49,14 @@ def server(module_library_settings: dict[str, str]) -> Iterator[Server]:
         yield Server(running.url, app.state.services.library, http)
 
 
+@pytest.fixture
+def nothing_half_written(server: Server) -> Iterator[None]:
+    """After a test of refusals: no record lacks its blob and no blob lacks its record."""
+    yield
+    assert server.library.verify() == []
+    assert server.library.gc(0)["removed_blobs"] == 0, "a refused upload left a blob behind"
+
+
 def image_at(server: Server, url: str, query: str = "") -> picsmith.Image:
     """The image a public URL of the server names, fetched from the test server."""
     path = url.removeprefix("https://img.example.com")
@@ -147,6 +155,7 @@ def test_imagizer_http_caching_headers(server: Server) -> None:
     assert (meta.json()["width"], meta.json()["height"]) == (320, 214)
 
 
+@pytest.mark.usefixtures("nothing_half_written")
 def test_imagizer_refusals(server: Server) -> None:
     files = {"file": ("a.jpg", JPEG, "image/jpeg")}
     missing = server.http.post("/api/v1/images", files=files)
@@ -237,6 +246,7 @@ def test_imageresizer_create_get_tag_account_delete(server: Server) -> None:
     assert after == before - 2
 
 
+@pytest.mark.usefixtures("nothing_half_written")
 def test_imageresizer_refusals(server: Server) -> None:
     jpeg = {"content": JPEG, "headers": {"Content-Type": "application/octet-stream"}}
     resizer_error(server.http.post("/v1/images", **jpeg), 401, "unauthorized")
@@ -343,6 +353,7 @@ def test_imagekit_private_file_is_not_served_unsigned(server: Server) -> None:
     imagizer_error(server.http.get(response.json()["filePath"] + "?width=10"), 403, "forbidden")
 
 
+@pytest.mark.usefixtures("nothing_half_written")
 def test_imagekit_refusals(server: Server) -> None:
     upload = {"data": {"fileName": "a.jpg"}, "files": {"file": ("a.jpg", JPEG)}}
     missing = server.http.post("/api/v1/files/upload", **upload)
@@ -426,6 +437,7 @@ def test_chevereto_key_and_source_in_every_place(server: Server) -> None:
     assert server.http.get(in_query.headers["location"]).status_code == 200
 
 
+@pytest.mark.usefixtures("nothing_half_written")
 def test_chevereto_refusals(server: Server) -> None:
     files = {"source": ("a.jpg", JPEG)}
     chevereto_error(server.http.post("/api/1/upload", files=files), 401, "unauthorized")
