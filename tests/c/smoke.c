@@ -524,7 +524,7 @@ static void test_heic_and_jxl_like_the_jpeg(const char *corpus) {
 
     char dir[] = "/tmp/picsmith-c-heic-XXXXXX";
     char command[8192];
-    char heic_path[4096];
+    char heic_path[256];
     if (mkdtemp(dir) == NULL) {
         check(0, "mkdtemp for the HEIC");
         free(jpeg);

@@ -350,8 +350,11 @@ type Work<T> = Box<dyn FnOnce(&[u8]) -> picsmith::Result<T> + Send>;
 /// reference that keeps the JavaScript buffer alive, so the worker reads the caller's bytes in
 /// place. Because the task is dropped in the completion callback, that reference is released on
 /// the JS thread.
+///
+/// Storage work (which blocks on I/O and may decode images) runs the same way, without an
+/// input buffer.
 pub struct EngineTask<T> {
-    input: Buffer,
+    input: Option<Buffer>,
     work: Option<Work<T>>,
 }
 
@@ -360,7 +363,7 @@ fn spawn<T: IntoJs>(
     work: impl FnOnce(&[u8]) -> picsmith::Result<T> + Send + 'static,
 ) -> AsyncTask<EngineTask<T>> {
     AsyncTask::new(EngineTask {
-        input,
+        input: Some(input),
         work: Some(Box::new(work)),
     })
 }
@@ -374,7 +377,7 @@ impl<T: IntoJs> Task for EngineTask<T> {
             .work
             .take()
             .ok_or_else(|| napi::Error::from_reason("picsmith task computed twice"))?;
-        let input: &[u8] = &self.input;
+        let input: &[u8] = self.input.as_deref().unwrap_or_default();
         Ok(catch_unwind(AssertUnwindSafe(|| work(input)))
             .unwrap_or_else(|p| Err(errors::from_panic(p))))
     }
@@ -524,7 +527,7 @@ impl Library {
         &self,
         file: napi::Either<Buffer, String>,
         options: Option<serde_json::Value>,
-    ) -> AsyncTask<LibraryTask<serde_json::Value>> {
+    ) -> AsyncTask<EngineTask<serde_json::Value>> {
         let source = match file {
             // The bytes are copied once here: the upload keeps them past this call.
             napi::Either::A(buffer) => picsmith::storage::UploadSource::Bytes(buffer.to_vec()),
@@ -538,7 +541,7 @@ impl Library {
 
     /// The record of an image by id, or by path when the reference contains a `/`.
     #[napi(ts_return_type = "Promise<ImageRecord>")]
-    pub fn get(&self, reference: String) -> AsyncTask<LibraryTask<serde_json::Value>> {
+    pub fn get(&self, reference: String) -> AsyncTask<EngineTask<serde_json::Value>> {
         self.task(move |lib| {
             let record = if reference.contains('/') {
                 lib.get_by_path(&reference)?
@@ -551,7 +554,7 @@ impl Library {
 
     /// The stored bytes of an image by id or path.
     #[napi(ts_return_type = "Promise<Buffer>")]
-    pub fn read(&self, reference: String) -> AsyncTask<LibraryTask<Vec<u8>>> {
+    pub fn read(&self, reference: String) -> AsyncTask<EngineTask<Vec<u8>>> {
         self.task(move |lib| Ok(lib.read(&reference)?.0))
     }
 
@@ -564,7 +567,7 @@ impl Library {
         query: String,
         accept: Option<String>,
         signed: Option<bool>,
-    ) -> AsyncTask<LibraryTask<picsmith::storage::Rendered>> {
+    ) -> AsyncTask<EngineTask<picsmith::storage::Rendered>> {
         self.task(move |lib| {
             if signed.unwrap_or(false) {
                 lib.render_private(&reference, &query, accept.as_deref())
@@ -576,7 +579,7 @@ impl Library {
 
     /// Deletes up to 20 images; an unknown id deletes nothing and rejects with `not_found`.
     #[napi(ts_return_type = "Promise<ImageRecord[]>")]
-    pub fn delete(&self, ids: Vec<String>) -> AsyncTask<LibraryTask<serde_json::Value>> {
+    pub fn delete(&self, ids: Vec<String>) -> AsyncTask<EngineTask<serde_json::Value>> {
         self.task(move |lib| Ok(json_of(&lib.delete(&ids)?)))
     }
 
@@ -586,7 +589,7 @@ impl Library {
         &self,
         ids: Vec<String>,
         tags: Vec<String>,
-    ) -> AsyncTask<LibraryTask<serde_json::Value>> {
+    ) -> AsyncTask<EngineTask<serde_json::Value>> {
         self.task(move |lib| Ok(json_of(&lib.add_tags(&ids, &tags)?)))
     }
 
@@ -596,7 +599,7 @@ impl Library {
         &self,
         ids: Vec<String>,
         tags: Vec<String>,
-    ) -> AsyncTask<LibraryTask<serde_json::Value>> {
+    ) -> AsyncTask<EngineTask<serde_json::Value>> {
         self.task(move |lib| Ok(json_of(&lib.remove_tags(&ids, &tags)?)))
     }
 
@@ -608,7 +611,7 @@ impl Library {
     pub fn list(
         &self,
         query: Option<serde_json::Value>,
-    ) -> AsyncTask<LibraryTask<serde_json::Value>> {
+    ) -> AsyncTask<EngineTask<serde_json::Value>> {
         self.task(move |lib| {
             let query = from_json(query, "query")?;
             Ok(json_of(&lib.list(&query)?))
@@ -617,7 +620,7 @@ impl Library {
 
     /// Images and bytes stored for one account (or all), against the quota.
     #[napi(ts_return_type = "Promise<Usage>")]
-    pub fn usage(&self, account: Option<String>) -> AsyncTask<LibraryTask<serde_json::Value>> {
+    pub fn usage(&self, account: Option<String>) -> AsyncTask<EngineTask<serde_json::Value>> {
         self.task(move |lib| Ok(json_of(&lib.usage(account.as_deref())?)))
     }
 
@@ -629,7 +632,7 @@ impl Library {
     pub fn maintain(
         &self,
         gc_grace_seconds: Option<u32>,
-    ) -> AsyncTask<LibraryTask<serde_json::Value>> {
+    ) -> AsyncTask<EngineTask<serde_json::Value>> {
         self.task(move |lib| {
             let expired = lib.sweep_expired()?;
             let grace = std::time::Duration::from_secs(u64::from(gc_grace_seconds.unwrap_or(3600)));
@@ -644,7 +647,7 @@ impl Library {
 
     /// Ids whose blob is missing or has the wrong size (empty when consistent).
     #[napi(ts_return_type = "Promise<string[]>")]
-    pub fn verify(&self) -> AsyncTask<LibraryTask<serde_json::Value>> {
+    pub fn verify(&self) -> AsyncTask<EngineTask<serde_json::Value>> {
         self.task(move |lib| Ok(json_of(&lib.verify()?)))
     }
 
@@ -655,7 +658,7 @@ impl Library {
         &self,
         account: Option<String>,
         label: Option<String>,
-    ) -> AsyncTask<LibraryTask<String>> {
+    ) -> AsyncTask<EngineTask<String>> {
         self.task(move |lib| {
             lib.create_key(
                 account.as_deref().unwrap_or("default"),
@@ -666,23 +669,24 @@ impl Library {
 
     /// The account of an API key, or null when there is no such key.
     #[napi(ts_return_type = "Promise<string | null>")]
-    pub fn check_key(&self, key: String) -> AsyncTask<LibraryTask<Option<String>>> {
+    pub fn check_key(&self, key: String) -> AsyncTask<EngineTask<Option<String>>> {
         self.task(move |lib| lib.check_key(&key))
     }
 
     /// Revokes an API key; false when there was no such key.
     #[napi(ts_return_type = "Promise<boolean>")]
-    pub fn revoke_key(&self, key: String) -> AsyncTask<LibraryTask<bool>> {
+    pub fn revoke_key(&self, key: String) -> AsyncTask<EngineTask<bool>> {
         self.task(move |lib| lib.revoke_key(&key))
     }
 
     fn task<T: IntoJs>(
         &self,
         work: impl FnOnce(&picsmith::storage::Library) -> picsmith::Result<T> + Send + 'static,
-    ) -> AsyncTask<LibraryTask<T>> {
+    ) -> AsyncTask<EngineTask<T>> {
         let library = self.inner.clone();
-        AsyncTask::new(LibraryTask {
-            work: Some(Box::new(move || work(&library))),
+        AsyncTask::new(EngineTask {
+            input: None,
+            work: Some(Box::new(move |_| work(&library))),
         })
     }
 }
@@ -733,33 +737,6 @@ fn from_json<T: serde::de::DeserializeOwned + Default>(
                 format!("{what}: {e}"),
             )
         }),
-    }
-}
-
-type LibraryWork<T> = Box<dyn FnOnce() -> picsmith::Result<T> + Send>;
-
-/// Storage work on a libuv worker (it blocks on I/O and may decode images), resolved on the JS
-/// thread like [`EngineTask`].
-pub struct LibraryTask<T> {
-    work: Option<LibraryWork<T>>,
-}
-
-impl<T: IntoJs> Task for LibraryTask<T> {
-    type Output = picsmith::Result<T>;
-    type JsValue = T::Js;
-
-    fn compute(&mut self) -> napi::Result<Self::Output> {
-        let work = self
-            .work
-            .take()
-            .ok_or_else(|| napi::Error::from_reason("picsmith task computed twice"))?;
-        Ok(catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|p| Err(errors::from_panic(p))))
-    }
-
-    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
-        output
-            .map(IntoJs::into_js)
-            .map_err(|e| errors::to_js_error(&env, &e))
     }
 }
 

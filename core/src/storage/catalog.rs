@@ -667,18 +667,37 @@ async fn attach_tags_with(
     Ok(())
 }
 
-async fn insert_row(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    r: &ImageRecord,
-    blob_key: &str,
-) -> std::result::Result<(), sqlx::Error> {
-    let sql = format!(
-        "INSERT INTO images ({COLUMNS}) VALUES ({})",
-        placeholders(1, 25)
-    );
-    sqlx::query(built(sql))
-        .bind(&r.id)
-        .bind(&r.path)
+/// The columns an upload writes and an overwrite replaces: all but `id`, `path` and the two
+/// times, in the order of [`COLUMNS`] and of [`bind_content`].
+const CONTENT_COLUMNS: [&str; 21] = [
+    "folder",
+    "name",
+    "original_name",
+    "blob_key",
+    "mime",
+    "format",
+    "size",
+    "width",
+    "height",
+    "md5",
+    "sha256",
+    "phash",
+    "title",
+    "description",
+    "album_id",
+    "category_id",
+    "custom_coordinates",
+    "is_private",
+    "nsfw",
+    "account",
+    "expires_at",
+];
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds the values of [`CONTENT_COLUMNS`], in their order.
+fn bind_content<'q>(query: AnyQuery<'q>, r: &'q ImageRecord, blob_key: &'q str) -> AnyQuery<'q> {
+    query
         .bind(&r.folder)
         .bind(&r.name)
         .bind(&r.original_name)
@@ -700,6 +719,19 @@ async fn insert_row(
         .bind(r.nsfw as i64)
         .bind(&r.account)
         .bind(r.expires_at)
+}
+
+async fn insert_row(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    r: &ImageRecord,
+    blob_key: &str,
+) -> std::result::Result<(), sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO images ({COLUMNS}) VALUES ({})",
+        placeholders(1, CONTENT_COLUMNS.len() + 4)
+    );
+    let query = sqlx::query(built(sql)).bind(&r.id).bind(&r.path);
+    bind_content(query, r, blob_key)
         .bind(r.created_at)
         .bind(r.updated_at)
         .execute(&mut **tx)
@@ -707,44 +739,28 @@ async fn insert_row(
         .map(|_| ())
 }
 
+/// Replaces the content of an existing record (an overwrite); its id, path and creation time
+/// stay.
 async fn update_row(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     r: &ImageRecord,
     blob_key: &str,
 ) -> std::result::Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE images SET folder = $2, name = $3, original_name = $4, blob_key = $5, mime = $6, \
-         format = $7, size = $8, width = $9, height = $10, md5 = $11, sha256 = $12, phash = $13, \
-         title = $14, description = $15, album_id = $16, category_id = $17, \
-         custom_coordinates = $18, is_private = $19, nsfw = $20, account = $21, expires_at = $22, \
-         updated_at = $23 WHERE id = $1",
-    )
-    .bind(&r.id)
-    .bind(&r.folder)
-    .bind(&r.name)
-    .bind(&r.original_name)
-    .bind(blob_key)
-    .bind(&r.mime)
-    .bind(&r.format)
-    .bind(r.size as i64)
-    .bind(r.width as i64)
-    .bind(r.height as i64)
-    .bind(&r.md5)
-    .bind(&r.sha256)
-    .bind(&r.phash)
-    .bind(&r.title)
-    .bind(&r.description)
-    .bind(&r.album_id)
-    .bind(&r.category_id)
-    .bind(&r.custom_coordinates)
-    .bind(r.is_private as i64)
-    .bind(r.nsfw as i64)
-    .bind(&r.account)
-    .bind(r.expires_at)
-    .bind(r.updated_at)
-    .execute(&mut **tx)
-    .await
-    .map(|_| ())
+    let assignments: Vec<String> = CONTENT_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, column)| format!("{column} = ${}", i + 2))
+        .collect();
+    let sql = format!(
+        "UPDATE images SET {}, updated_at = ${} WHERE id = $1",
+        assignments.join(", "),
+        CONTENT_COLUMNS.len() + 2
+    );
+    bind_content(sqlx::query(built(sql)).bind(&r.id), r, blob_key)
+        .bind(r.updated_at)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
 }
 
 async fn write_tags(
@@ -795,4 +811,20 @@ fn from_row(row: &AnyRow) -> Result<(ImageRecord, String)> {
     };
     let blob_key = row.try_get("blob_key").map_err(get_err)?;
     Ok((record, blob_key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inserts_bind_the_columns_in_their_declared_order() {
+        let declared: Vec<&str> = COLUMNS.split(", ").collect();
+        let bound: Vec<&str> = ["id", "path"]
+            .into_iter()
+            .chain(CONTENT_COLUMNS)
+            .chain(["created_at", "updated_at"])
+            .collect();
+        assert_eq!(declared, bound);
+    }
 }

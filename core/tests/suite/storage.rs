@@ -705,6 +705,23 @@ fn remote_sources_are_guarded() {
         assert_eq!(err.kind(), ErrorKind::Forbidden, "{url}: {err}");
         assert!(err.message().contains("refusing"), "{url}: {err}");
     }
+    // A watermark or layer URL in a render goes through the same guard: refused, it is
+    // skipped with a warning that says why (as any layer that cannot be read).
+    let base = library
+        .upload(UploadSource::Bytes(png(5, 64, 64)), &named("base.png"))
+        .unwrap();
+    let mark = format!("http://127.0.0.1:{port}/image.png");
+    let layers = format!(r#"[{{"url": "http://[::1]:{port}/image.png"}}]"#);
+    for query in [format!("mark={mark}"), format!("layers={layers}")] {
+        let rendered = library.render(&base.id, &query, None).unwrap();
+        let warnings = &rendered.output.warnings;
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.message.contains("is not a public address")),
+            "{query}: {warnings:?}"
+        );
+    }
 
     // Allowed explicitly (an intranet), the same server works, within the size limit.
     let mut open = backend.config.clone();
@@ -713,6 +730,14 @@ fn remote_sources_are_guarded() {
         ..Default::default()
     };
     let intranet = Library::open(open.clone()).unwrap();
+    let marked = intranet
+        .render(&base.id, &format!("mark={mark}&format=png"), None)
+        .unwrap();
+    let plain = intranet.render(&base.id, "format=png", None).unwrap();
+    assert!(
+        marked.output.data != plain.output.data,
+        "the watermark was drawn"
+    );
     let record = intranet
         .upload(
             UploadSource::Url(format!("http://localhost:{port}/image.png")),
