@@ -190,11 +190,17 @@ impl Pipeline {
         };
 
         let mut image = source.decode(stored_hint)?;
-        if orientation != 1 {
-            image.apply_orientation(
-                ExifOrientation::from_exif(orientation).unwrap_or(ExifOrientation::NoTransforms),
-            );
-        }
+        image = match orientation {
+            1 => image,
+            6 => geometry::quarter_turn(image, true),
+            8 => geometry::quarter_turn(image, false),
+            other => {
+                image.apply_orientation(
+                    ExifOrientation::from_exif(other).unwrap_or(ExifOrientation::NoTransforms),
+                );
+                image
+            }
+        };
         image = rotation.apply_quarter_turns(image);
 
         let mut context = Context {

@@ -424,6 +424,49 @@ pub(crate) struct Rotation {
     pub tilt: f64,
 }
 
+/// A quarter turn, clockwise or not. 8-bit images are turned tile by tile: image's
+/// `rotate90` writes the destination a column at a time, which misses the cache on every pixel
+/// of a photo (a 6-megapixel turn took 33 ms; by tiles it takes a fraction of that).
+pub(crate) fn quarter_turn(image: DynamicImage, clockwise: bool) -> DynamicImage {
+    fn turned<P: image::Pixel<Subpixel = u8>>(
+        buffer: &image::ImageBuffer<P, Vec<u8>>,
+        clockwise: bool,
+    ) -> image::ImageBuffer<P, Vec<u8>> {
+        const TILE: usize = 64;
+        let channels = usize::from(P::CHANNEL_COUNT);
+        let (width, height) = (buffer.width() as usize, buffer.height() as usize);
+        let source: &[u8] = buffer.as_raw();
+        let mut turned = vec![0u8; source.len()];
+        for tile_y in (0..height).step_by(TILE) {
+            for tile_x in (0..width).step_by(TILE) {
+                for y in tile_y..(tile_y + TILE).min(height) {
+                    for x in tile_x..(tile_x + TILE).min(width) {
+                        // The turned image is `height` wide and `width` tall.
+                        let (to_x, to_y) = if clockwise {
+                            (height - 1 - y, x)
+                        } else {
+                            (y, width - 1 - x)
+                        };
+                        let from = (y * width + x) * channels;
+                        let to = (to_y * height + to_x) * channels;
+                        turned[to..to + channels].copy_from_slice(&source[from..from + channels]);
+                    }
+                }
+            }
+        }
+        image::ImageBuffer::from_raw(buffer.height(), buffer.width(), turned)
+            .expect("a turned buffer has the size of the original")
+    }
+    match (image, clockwise) {
+        (DynamicImage::ImageRgb8(b), c) => DynamicImage::ImageRgb8(turned(&b, c)),
+        (DynamicImage::ImageRgba8(b), c) => DynamicImage::ImageRgba8(turned(&b, c)),
+        (DynamicImage::ImageLuma8(b), c) => DynamicImage::ImageLuma8(turned(&b, c)),
+        (DynamicImage::ImageLumaA8(b), c) => DynamicImage::ImageLumaA8(turned(&b, c)),
+        (other, true) => other.rotate90(),
+        (other, false) => other.rotate270(),
+    }
+}
+
 impl Rotation {
     pub fn from_query(query: &ParsedQuery) -> Rotation {
         let degrees = query.number("rotate").unwrap_or(0.0) - query.number("angle").unwrap_or(0.0);
@@ -442,9 +485,8 @@ impl Rotation {
 
     pub fn apply_quarter_turns(&self, image: DynamicImage) -> DynamicImage {
         match self.quarter_turns {
-            1 => image.rotate90(),
+            1 | 3 => quarter_turn(image, self.quarter_turns == 1),
             2 => image.rotate180(),
-            3 => image.rotate270(),
             _ => image,
         }
     }
@@ -680,6 +722,27 @@ mod tests {
 
     fn plan(query: &str, size: (u32, u32)) -> SizePlan {
         SizePlan::new(&parse_query(query, false).unwrap(), size).unwrap()
+    }
+
+    #[test]
+    fn quarter_turns_by_tiles_match_image_pixel_for_pixel() {
+        // Sizes on both sides of the tile edge, in every 8-bit layout and one 16-bit one.
+        for (w, h) in [(1, 1), (3, 130), (129, 64), (200, 77)] {
+            let rgba = image::RgbaImage::from_fn(w, h, |x, y| {
+                image::Rgba([x as u8, y as u8, (x * 7 + y * 3) as u8, (x ^ y) as u8])
+            });
+            let base = DynamicImage::ImageRgba8(rgba);
+            for image in [
+                base.clone(),
+                DynamicImage::ImageRgb8(base.to_rgb8()),
+                DynamicImage::ImageLuma8(base.to_luma8()),
+                DynamicImage::ImageLumaA8(base.to_luma_alpha8()),
+                DynamicImage::ImageRgb16(base.to_rgb16()),
+            ] {
+                assert_eq!(quarter_turn(image.clone(), true), image.rotate90());
+                assert_eq!(quarter_turn(image.clone(), false), image.rotate270());
+            }
+        }
     }
 
     #[test]
