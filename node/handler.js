@@ -6,7 +6,7 @@
 
 const { createHash } = require('node:crypto')
 
-const { Library, parameters, verifySignedPath } = require('./index.js')
+const { Library, checkAllowedParameters, verifySignedPath } = require('./index.js')
 
 const DEFAULT_CACHE_CONTROL = 'public, max-age=31536000, immutable'
 const WARNINGS_HEADER = 'X-Picsmith-Warnings'
@@ -35,28 +35,6 @@ function etagMatches(ifNoneMatch, etag) {
  */
 function headerText(text) {
   return text.replace(/[^ -~]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
-}
-
-/**
- * A check of transform queries against the parameters a deployment allows (canonical names;
- * aliases such as `w` and base64 forms such as `width64` count as their parameter), or null
- * when every parameter is allowed. Anything not allowed, known to the engine or not, is 403.
- */
-function parameterAllowList(allowed) {
-  if (allowed === undefined || allowed === null) return null
-  const canonical = new Map()
-  for (const parameter of parameters()) {
-    for (const name of [parameter.name, ...parameter.aliases]) canonical.set(name, parameter.name)
-  }
-  const permitted = new Set(allowed.map((name) => canonical.get(name) ?? name))
-  return function check(query) {
-    for (const key of new URLSearchParams(query).keys()) {
-      const name = canonical.get(key) ?? (key.endsWith('64') ? canonical.get(key.slice(0, -2)) : undefined)
-      if (!permitted.has(name ?? key)) {
-        throw requestError(403, 'forbidden', `the parameter '${key}' is not allowed on this server`, key)
-      }
-    }
-  }
 }
 
 /** An error the handler decides itself (the method, a path that cannot be decoded). */
@@ -138,7 +116,6 @@ function createHandler(options = {}) {
   if (requireSignedUrls && !signingSecret) {
     throw new TypeError('`requireSignedUrls` needs a `signingSecret`')
   }
-  const checkParameters = parameterAllowList(allowedParameters)
   const store = settings === undefined ? library : Library.open(settings)
   if (typeof store?.render !== 'function') {
     throw new TypeError('`library` must be a picsmith Library')
@@ -167,7 +144,8 @@ function createHandler(options = {}) {
     const rawQuery = mark < 0 ? '' : target.slice(mark + 1)
     const reference = decodedPath(rawPath)
     const { query, signed } = verified(req, rawQuery)
-    checkParameters?.(query)
+    // Refused before any image work; aliases and base64 forms count as their parameter.
+    if (allowedParameters !== undefined && allowedParameters !== null) checkAllowedParameters(query, allowedParameters)
     const { image, cacheHit } = await store.render(reference, query, req.headers.accept, signed)
 
     const headers = {

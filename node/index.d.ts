@@ -191,6 +191,17 @@ export declare class Pipeline {
 }
 
 /**
+ * Throws a `forbidden` error naming the first key of `query` that `allowed` (parameter names)
+ * does not permit; aliases such as `w` and base64 forms such as `width64` count as their
+ * parameter.
+ *
+ * ```js
+ * picsmith.checkAllowedParameters('w=300&format=webp', ['width', 'format'])
+ * ```
+ */
+export declare function checkAllowedParameters(query: string, allowed: Array<string>): void
+
+/**
  * The optional features compiled into this build: `"vips"` when HEIF/HEIC, AVIF, JPEG XL and
  * TIFF input and JPEG XL output go through libvips.
  *

@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.Library = nativeBinding.Library
 module.exports.Pipeline = nativeBinding.Pipeline
+module.exports.checkAllowedParameters = nativeBinding.checkAllowedParameters
 module.exports.features = nativeBinding.features
 module.exports.metadata = nativeBinding.metadata
 module.exports.parameters = nativeBinding.parameters

@@ -6,6 +6,8 @@
 
 use serde_json::{Value as Json, json};
 
+use crate::error::{Error, ErrorKind, Result};
+
 pub use crate::ops::filters::{FILTERS, FilterPreset};
 
 /// The type of a parameter's value, with its accepted range.
@@ -215,6 +217,42 @@ pub fn lookup(name: &str) -> Option<&'static ParamSpec> {
         .find(|p| p.name == name || p.aliases.contains(&name))
 }
 
+/// Checks a transform query against the parameters a deployment allows, so that a public
+/// server cannot be made to burn CPU. `allowed` holds parameter names; an alias (`w`) or a
+/// base64 form (`width64`), in the query or in `allowed`, counts as its parameter. Any other
+/// key, known to the engine or not, is `Forbidden` naming the key as written.
+///
+/// ```
+/// use picsmith::params::check_allowed;
+///
+/// assert!(check_allowed("w=300&format=webp", &["width", "format"]).is_ok());
+/// let err = check_allowed("width=300&blur=9", &["width"]).unwrap_err();
+/// assert_eq!(err.parameter(), Some("blur"));
+/// ```
+pub fn check_allowed<S: AsRef<str>>(query: &str, allowed: &[S]) -> Result<()> {
+    fn canonical(key: &str) -> Option<&'static str> {
+        lookup(key)
+            .or_else(|| key.strip_suffix("64").and_then(lookup))
+            .map(|spec| spec.name)
+    }
+    let permitted: Vec<&str> = allowed
+        .iter()
+        .map(|name| canonical(name.as_ref()).unwrap_or(name.as_ref()))
+        .collect();
+    let query = query.strip_prefix('?').unwrap_or(query);
+    for (key, _) in form_urlencoded::parse(query.as_bytes()) {
+        let name = canonical(&key).unwrap_or(&key);
+        if !key.is_empty() && !permitted.contains(&name) {
+            return Err(Error::for_parameter(
+                ErrorKind::Forbidden,
+                &key,
+                format!("the parameter '{key}' is not allowed on this server"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The spec of a parameter the engine itself names; a missing one is a programming error.
 pub(crate) fn spec(name: &str) -> &'static ParamSpec {
     lookup(name).unwrap_or_else(|| panic!("parameter {name} is not declared in PARAMS"))
@@ -333,6 +371,25 @@ pub fn markdown_table() -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn allow_lists_count_aliases_and_base64_forms_as_their_parameter() {
+        let allowed = ["w", "format64"];
+        assert!(check_allowed("width=1&w=2&width64=MTI&format=png&", &allowed).is_ok());
+        assert!(check_allowed("?format64=cG5n", &allowed).is_ok());
+        for (query, refused) in [
+            ("w=1&blur=2", "blur"),
+            ("nonsense=1", "nonsense"),
+            ("h=9", "h"),
+        ] {
+            let err = check_allowed(query, &allowed).unwrap_err();
+            assert_eq!(
+                (err.kind(), err.parameter()),
+                (ErrorKind::Forbidden, Some(refused))
+            );
+        }
+        assert!(check_allowed("width=1", &[] as &[&str]).is_err());
+    }
+
     use super::*;
     use std::collections::HashSet;
 

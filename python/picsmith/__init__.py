@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from . import _picsmith
@@ -71,6 +72,7 @@ __all__ = [
     "UnsupportedFormat",
     "UpstreamError",
     "__version__",
+    "check_allowed_parameters",
     "features",
     "metadata",
     "parameters",
@@ -214,6 +216,20 @@ def sign_path(secret: str | bytes, path_and_query: str, expires_at: int | None =
         # "/cat.jpg?width=300&expires=1767225600&signature=Jx2…"
     """
     return _picsmith.sign_path(_secret_bytes(secret), path_and_query, expires_at)
+
+
+def check_allowed_parameters(query: str, allowed: Iterable[str]) -> None:
+    """Checks a transform query against the parameters a deployment allows, so that a public
+    server cannot be made to burn CPU. An alias (``w``) or a base64 form (``width64``) counts
+    as its parameter.
+
+    :raises Forbidden: naming the first key of ``query`` that ``allowed`` does not permit.
+
+    Example::
+
+        picsmith.check_allowed_parameters("w=300&format=webp", ["width", "format"])
+    """
+    _picsmith.check_allowed_parameters(query, list(allowed))
 
 
 def verify_signed_path(secret: str | bytes, path_and_query: str, now: int | None = None) -> str:

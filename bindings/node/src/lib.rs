@@ -143,6 +143,18 @@ pub fn features() -> Vec<String> {
     picsmith::features().iter().map(|f| f.to_string()).collect()
 }
 
+/// Throws a `forbidden` error naming the first key of `query` that `allowed` (parameter names)
+/// does not permit; aliases such as `w` and base64 forms such as `width64` count as their
+/// parameter.
+///
+/// ```js
+/// picsmith.checkAllowedParameters('w=300&format=webp', ['width', 'format'])
+/// ```
+#[napi]
+pub fn check_allowed_parameters(env: Env, query: String, allowed: Vec<String>) -> napi::Result<()> {
+    picsmith::params::check_allowed(&query, &allowed).map_err(|e| errors::to_js_error(&env, &e))
+}
+
 /// `pathAndQuery` with `expires` (Unix seconds, when given) and an HMAC-SHA256 `signature`
 /// appended, for private images and signed transform URLs.
 ///

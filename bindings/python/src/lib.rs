@@ -640,6 +640,13 @@ fn verify_signed_path(
     picsmith::verify_signed_path(secret, path_and_query, now).map_err(|e| errors::to_py_err(py, &e))
 }
 
+/// Raises Forbidden naming the first key of `query` that `allowed` does not permit (aliases
+/// and base64 forms count as their parameter).
+#[pyfunction]
+fn check_allowed_parameters(py: Python<'_>, query: &str, allowed: Vec<String>) -> PyResult<()> {
+    picsmith::params::check_allowed(query, &allowed).map_err(|e| errors::to_py_err(py, &e))
+}
+
 fn kind_name(kind: &ParamKind) -> &'static str {
     match kind {
         ParamKind::Bool => "bool",
@@ -703,6 +710,7 @@ fn _picsmith(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(features, module)?)?;
     module.add_function(wrap_pyfunction!(sign_path, module)?)?;
     module.add_function(wrap_pyfunction!(verify_signed_path, module)?)?;
+    module.add_function(wrap_pyfunction!(check_allowed_parameters, module)?)?;
     errors::register(module)?;
     Ok(())
 }

@@ -127,7 +127,6 @@ def create_app(
                     exception_handlers={HTTPException: http_error})
     app.state.services = services
     app.state.metrics = metrics_registry
-    app.state.allow_list = imagizer.ParameterAllowList(config.allowed_parameters)
     app.state.openapi = openapi.document()
     app.state.serves_uploads = config.uploads and (
         listener == "uploads" if config.upload_port else listener == "main"

@@ -82,36 +82,6 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return etag in candidates
 
 
-class ParameterAllowList:
-    """The transform parameters a deployment allows, by canonical name.
-
-    Aliases (``w``) and base64 forms (``width64``) count as their parameter; anything not
-    allowed, known to the engine or not, is refused before any image work.
-    """
-
-    def __init__(self, allowed: list[str] | None) -> None:
-        self.canonical: dict[str, str] = {}
-        for parameter in picsmith.parameters():
-            for name in (parameter["name"], *parameter["aliases"]):
-                self.canonical[name] = parameter["name"]
-        self.allowed = (
-            None if allowed is None else {self.canonical.get(name, name) for name in allowed}
-        )
-
-    def check(self, query: str) -> None:
-        """Raises ApiError (403) naming the first parameter that is not allowed."""
-        if self.allowed is None:
-            return
-        for key, _ in query_pairs(query):
-            name = self.canonical.get(key)
-            if name is None and key.endswith("64"):
-                name = self.canonical.get(key[:-2])
-            if (name or key) not in self.allowed:
-                raise ApiError(
-                    FORBIDDEN, f"the parameter '{key}' is not allowed on this server", key
-                )
-
-
 async def _verified(request: Request) -> tuple[str, bool]:
     """The transform query and whether the URL was signed, after checking the signature."""
     services = services_of(request)
@@ -133,7 +103,10 @@ async def transform(request: Request) -> Response:
     """``GET /<path or id>?<query>``: a stored image, transformed."""
     services = services_of(request)
     query, signed = await _verified(request)
-    request.app.state.allow_list.check(query)
+    allowed = services.config.allowed_parameters
+    if allowed is not None:
+        # Refused before any image work; aliases and base64 forms count as their parameter.
+        picsmith.check_allowed_parameters(query, allowed)
     reference = "/" + request.path_params["path"]
     image, cache_hit = await services.call(
         services.library.render, reference, query,
