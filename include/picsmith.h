@@ -18,7 +18,7 @@
  * Minor version of the ABI described by this header. It grows when functions are added; a
  * caller built against minor N works with any library whose minor is N or more.
  */
-#define PICSMITH_ABI_VERSION_MINOR 5
+#define PICSMITH_ABI_VERSION_MINOR 6
 
 /**
  * `picsmith_metadata` field: the dominant colour and a palette of up to five colours.
@@ -679,6 +679,23 @@ enum picsmith_status picsmith_verify_signed_path(const uint8_t *secret,
                                                  const char *path_and_query,
                                                  uint64_t now,
                                                  char **out);
+
+/**
+ * Checks a transform query against the parameters a deployment allows, so that a public
+ * server cannot be made to burn CPU: `allowed` holds `count` parameter names, and an alias
+ * (`w`) or a base64 form (`width64`) counts as its parameter. `PICSMITH_STATUS_FORBIDDEN`
+ * names the first key that is not allowed (`picsmith_last_error_parameter`). Since ABI 2.6.
+ *
+ * # Safety
+ *
+ * `query` is a NUL-terminated UTF-8 string; `allowed` points at `count` of them (it may be
+ * NULL when `count` is 0).
+ *
+ * Thread safety: may be called from any thread.
+ */
+enum picsmith_status picsmith_check_allowed_parameters(const char *query,
+                                                       const char *const *allowed,
+                                                       size_t count);
 
 /**
  * Opens a library. `settings_json` (NULL for none) overrides the environment

@@ -415,6 +415,20 @@ static void test_library_on(const char *backend, const char *settings) {
 }
 
 /* Signed paths: a round trip, then tampering and expiry refused. */
+/* A deployment's parameter allow-list: aliases and base64 forms count as their parameter. */
+static void test_allowed_parameters(void) {
+    const char *allowed[] = {"width", "format"};
+    check(picsmith_check_allowed_parameters("w=300&format64=cG5n", allowed, 2) ==
+              PICSMITH_STATUS_OK,
+          "an alias and a base64 form of allowed parameters pass the allow-list");
+    picsmith_status s = picsmith_check_allowed_parameters("width=300&blur=9", allowed, 2);
+    check(s == PICSMITH_STATUS_FORBIDDEN && str_is(picsmith_last_error_parameter(), "blur"),
+          "a parameter outside the allow-list is PICSMITH_STATUS_FORBIDDEN naming it");
+    check(picsmith_check_allowed_parameters("width=1", NULL, 1) ==
+              PICSMITH_STATUS_INVALID_ARGUMENT,
+          "a NULL allow-list with a count is PICSMITH_STATUS_INVALID_ARGUMENT");
+}
+
 static void test_signed_paths(void) {
     const uint8_t *secret = (const uint8_t *)"s3cret";
     char *signed_path = NULL;
@@ -615,6 +629,7 @@ int main(int argc, char **argv) {
 
     test_library();
     test_signed_paths();
+    test_allowed_parameters();
 
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

@@ -43,7 +43,7 @@ pub const PICSMITH_ABI_VERSION_MAJOR: u32 = 2;
 
 /// Minor version of the ABI described by this header. It grows when functions are added; a
 /// caller built against minor N works with any library whose minor is N or more.
-pub const PICSMITH_ABI_VERSION_MINOR: u32 = 5;
+pub const PICSMITH_ABI_VERSION_MINOR: u32 = 6;
 
 /// The outcome of a call. `PICSMITH_STATUS_OK` is 0; the statuses from
 /// `PICSMITH_STATUS_INVALID_PARAMETER` to `PICSMITH_STATUS_INTERNAL`, then from
@@ -1233,6 +1233,42 @@ pub unsafe extern "C" fn picsmith_verify_signed_path(
             let path = required_str(path_and_query, "path_and_query")?;
             let unsigned = engine::verify_signed_path(secret, path, now)?;
             out.write(c_string(&unsigned).into_raw());
+        }
+        Ok(())
+    })
+}
+
+/// Checks a transform query against the parameters a deployment allows, so that a public
+/// server cannot be made to burn CPU: `allowed` holds `count` parameter names, and an alias
+/// (`w`) or a base64 form (`width64`) counts as its parameter. `PICSMITH_STATUS_FORBIDDEN`
+/// names the first key that is not allowed (`picsmith_last_error_parameter`). Since ABI 2.6.
+///
+/// # Safety
+///
+/// `query` is a NUL-terminated UTF-8 string; `allowed` points at `count` of them (it may be
+/// NULL when `count` is 0).
+///
+/// Thread safety: may be called from any thread.
+#[no_mangle]
+pub unsafe extern "C" fn picsmith_check_allowed_parameters(
+    query: *const c_char,
+    allowed: *const *const c_char,
+    count: usize,
+) -> picsmith_status {
+    status_call(|| {
+        // SAFETY: every pointer is checked by these helpers under the contract above.
+        unsafe {
+            let query = required_str(query, "query")?;
+            let pointers: &[*const c_char] = match (allowed.is_null(), count) {
+                (_, 0) => &[],
+                (true, _) => return Err(Failure::invalid_argument("allowed is NULL".to_owned())),
+                (false, n) => std::slice::from_raw_parts(allowed, n),
+            };
+            let names = pointers
+                .iter()
+                .map(|&name| required_str(name, "allowed"))
+                .collect::<Result<Vec<_>, _>>()?;
+            engine::params::check_allowed(query, &names)?;
         }
         Ok(())
     })
