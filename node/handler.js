@@ -126,7 +126,9 @@ function createHandler(options = {}) {
     const params = new URLSearchParams(query)
     const signedRequest = SIGNING_PARAMETERS.some((name) => params.has(name))
     if (!signingSecret || !signedRequest) {
-      if (requireSignedUrls) throw requestError(403, 'forbidden', 'this server serves signed URLs only', 'signature')
+      if (requireSignedUrls) {
+        throw requestError(403, 'forbidden', 'this server serves signed URLs only', 'signature')
+      }
       return { query, signed: false }
     }
     // The signature covers the path as the client sent it: under an Express mount point
@@ -145,7 +147,7 @@ function createHandler(options = {}) {
     const reference = decodedPath(rawPath)
     const { query, signed } = verified(req, rawQuery)
     // Refused before any image work; aliases and base64 forms count as their parameter.
-    if (allowedParameters !== undefined && allowedParameters !== null) checkAllowedParameters(query, allowedParameters)
+    if (allowedParameters != null) checkAllowedParameters(query, allowedParameters)
     const { image, cacheHit } = await store.render(reference, query, req.headers.accept, signed)
 
     const headers = {

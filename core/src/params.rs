@@ -230,11 +230,7 @@ pub fn lookup(name: &str) -> Option<&'static ParamSpec> {
 /// assert_eq!(err.parameter(), Some("blur"));
 /// ```
 pub fn check_allowed<S: AsRef<str>>(query: &str, allowed: &[S]) -> Result<()> {
-    fn canonical(key: &str) -> Option<&'static str> {
-        lookup(key)
-            .or_else(|| key.strip_suffix("64").and_then(lookup))
-            .map(|spec| spec.name)
-    }
+    let canonical = |key: &str| lookup_key(key).map(|(spec, _)| spec.name);
     let permitted: Vec<&str> = allowed
         .iter()
         .map(|name| canonical(name.as_ref()).unwrap_or(name.as_ref()))
@@ -251,6 +247,18 @@ pub fn check_allowed<S: AsRef<str>>(query: &str, allowed: &[S]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The spec a query key names: a parameter's name or alias, or its base64 form (`width64`),
+/// with whether the value is base64.
+pub(crate) fn lookup_key(key: &str) -> Option<(&'static ParamSpec, bool)> {
+    match lookup(key) {
+        Some(spec) => Some((spec, false)),
+        None => key
+            .strip_suffix("64")
+            .and_then(lookup)
+            .map(|spec| (spec, true)),
+    }
 }
 
 /// The spec of a parameter the engine itself names; a missing one is a programming error.
@@ -371,6 +379,9 @@ pub fn markdown_table() -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
     #[test]
     fn allow_lists_count_aliases_and_base64_forms_as_their_parameter() {
         let allowed = ["w", "format64"];
@@ -389,9 +400,6 @@ mod tests {
         }
         assert!(check_allowed("width=1", &[] as &[&str]).is_err());
     }
-
-    use super::*;
-    use std::collections::HashSet;
 
     #[test]
     fn names_and_aliases_are_unique() {

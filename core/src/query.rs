@@ -205,12 +205,12 @@ fn note(warnings: &mut Vec<Warning>, warning: Warning, strict: bool) -> Result<(
 
 /// Finds the spec for a query key, decoding the `name64=<base64>` form.
 fn resolve_name(key: &str, raw: &str) -> Result<Option<(&'static ParamSpec, String)>> {
-    if let Some(spec) = params::lookup(key) {
-        return Ok(Some((spec, raw.to_owned())));
-    }
-    let Some(spec) = key.strip_suffix("64").and_then(params::lookup) else {
+    let Some((spec, base64)) = params::lookup_key(key) else {
         return Ok(None);
     };
+    if !base64 {
+        return Ok(Some((spec, raw.to_owned())));
+    }
     // An unescaped '+' in a query decodes to a space; base64 never contains spaces.
     let cleaned = raw.replace(' ', "+");
     let cleaned = cleaned.trim();

@@ -86,10 +86,12 @@ def _body_schema(op: Operation) -> dict[str, Any]:
     if not op.fields:
         return {"schema": {"type": "string", "format": "binary"}}
     properties = {
-        name: {"type": "string", "format": "binary"} if name in BINARY_FIELDS else {"type": "string"}
+        name: {"type": "string", "format": "binary"} if name in BINARY_FIELDS
+        else {"type": "string"}
         for name in op.fields
     }
-    return {"schema": {"type": "object", "properties": properties, "required": [f for f in op.fields if f in REQUIRED_FIELDS]}}
+    required = [name for name in op.fields if name in REQUIRED_FIELDS]
+    return {"schema": {"type": "object", "properties": properties, "required": required}}
 
 
 def document() -> dict[str, Any]:
