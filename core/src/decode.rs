@@ -248,10 +248,17 @@ impl Source<'_> {
     /// Decodes to 8-bit pixels. `min_size` (in stored orientation) lets JPEG decode at the
     /// smallest DCT scale (1/8, 1/4, 1/2) that still covers it.
     pub fn decode(self, min_size: Option<(u32, u32)>) -> Result<DynamicImage> {
+        Ok(self.decode_scaled(min_size)?.image)
+    }
+
+    /// [`decode`](Self::decode), and the scale the pixels were decoded at.
+    pub fn decode_scaled(self, min_size: Option<(u32, u32)>) -> Result<Decoded> {
+        let mut scale = 1.0;
         let image = match self.pending {
             Pending::Jpeg(header) => {
                 let eighths =
                     min_size.map_or(8, |(w, h)| dct_scale(header.width, header.height, w, h));
+                scale = f64::from(eighths) / 8.0;
                 jpeg::decode(self.bytes, &header, eighths)?
             }
             Pending::Generic(decoder) => {
@@ -265,8 +272,20 @@ impl Source<'_> {
             #[cfg(feature = "vips")]
             Pending::Vips(loaded) => loaded.decode()?,
         };
-        Ok(to_8bit(image))
+        Ok(Decoded {
+            image: to_8bit(image),
+            scale,
+        })
     }
+}
+
+/// Pixels decoded from a source, possibly shrunk while decoding.
+pub(crate) struct Decoded {
+    pub image: DynamicImage,
+    /// Decoded size over the source's size (1 unless a JPEG shrank while decoding). libjpeg
+    /// rounds the scaled size up, so the source covers `side · scale` of the `⌈side · scale⌉`
+    /// pixels: resampling from that exact extent keeps the output aligned with the source.
+    pub scale: f64,
 }
 
 /// The smallest n/8 (n = 1, 2, 4, 8) at which libjpeg's scaled size, ceil(side·n/8), still

@@ -7,7 +7,7 @@
 //! (detects faces on the sized image) → colour adjustments → filter preset → blur and sharpen →
 //! layers and watermark → pad → flatten → encode.
 
-use image::{DynamicImage, metadata::Orientation as ExifOrientation};
+use image::DynamicImage;
 
 use crate::Options;
 use crate::auto_quality;
@@ -189,25 +189,29 @@ impl Pipeline {
             source.exif.take()
         };
 
-        let mut image = source.decode(stored_hint)?;
-        image = match orientation {
-            1 => image,
-            6 => geometry::quarter_turn(image, true),
-            8 => geometry::quarter_turn(image, false),
-            other => {
-                image.apply_orientation(
-                    ExifOrientation::from_exif(other).unwrap_or(ExifOrientation::NoTransforms),
-                );
-                image
-            }
-        };
-        image = rotation.apply_quarter_turns(image);
+        // A crop at the source's scale is cut out before the image is turned upright, so the
+        // pixels thrown away are never turned.
+        let region = geometry::unscaled_region(query, upright)?;
+        let decoded = source.decode_scaled(stored_hint)?;
+        let mut image = decoded.image;
+        if let Some(region) = region {
+            let stored = (image.width(), image.height());
+            let (x, y, w, h) =
+                geometry::stored_region(region, stored, orientation, rotation.quarter_turns);
+            image = image.crop_imm(x, y, w, h);
+        }
+        image = geometry::turn_upright(image, orientation, rotation.quarter_turns);
 
         let mut context = Context {
             options,
             warnings: &mut warnings,
         };
-        image = self.transform(image, upright, &rotation, &mut context)?;
+        let prepared = Prepared {
+            upright,
+            scale: decoded.scale,
+            cropped: region.is_some(),
+        };
+        image = self.transform(image, &prepared, &rotation, &mut context)?;
         let (width, height) = (image.width(), image.height());
         if width > limits.max_output_side || height > limits.max_output_side {
             return Err(geometry::output_too_large(width, height, limits));
@@ -275,22 +279,25 @@ impl Pipeline {
     }
 
     /// Every operation between decoding (upright, quarter turns applied) and encoding.
-    /// `upright` is the source's size before any shrink-on-load.
     fn transform(
         &self,
         image: DynamicImage,
-        upright: (u32, u32),
+        prepared: &Prepared,
         rotation: &geometry::Rotation,
         context: &mut Context<'_>,
     ) -> Result<DynamicImage> {
         let query = &self.parsed;
         let image = geometry::trim(image, query, context);
-        let source = if query.is_set("trim") {
-            (image.width(), image.height())
+        let (source, scale) = if query.is_set("trim") {
+            ((image.width(), image.height()), 1.0)
         } else {
-            upright
+            (prepared.upright, prepared.scale)
         };
-        let image = geometry::size_and_crop(image, query, source, context)?;
+        let image = if prepared.cropped {
+            image
+        } else {
+            geometry::size_and_crop(image, query, source, scale, context)?
+        };
         let image = rotation.apply_tilt(image, query);
         let image = geometry::flip(image, query);
         let image = redeye::apply(image, query);
@@ -325,6 +332,27 @@ impl Pipeline {
             }
             _ if input.can_encode() => (input, false),
             _ => (fallback, false),
+        }
+    }
+}
+
+/// What [`Pipeline::transform`] needs to know of the pixels it is given.
+struct Prepared {
+    /// The source's upright size, before any shrink-on-load.
+    upright: (u32, u32),
+    /// The scale the pixels were decoded at (see [`decode::Decoded::scale`]).
+    scale: f64,
+    /// The query's crop is already cut out (see [`geometry::unscaled_region`]).
+    cropped: bool,
+}
+
+impl Prepared {
+    /// Pixels of the whole source at its upright size.
+    fn whole(upright: (u32, u32)) -> Prepared {
+        Prepared {
+            upright,
+            scale: 1.0,
+            cropped: false,
         }
     }
 }

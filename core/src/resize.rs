@@ -12,8 +12,26 @@ use crate::error::{Error, Result};
 
 /// Resizes to exactly `width`×`height` with Lanczos3.
 pub(crate) fn resize(image: &DynamicImage, width: u32, height: u32) -> Result<DynamicImage> {
+    let extent = (f64::from(image.width()), f64::from(image.height()));
+    resize_extent(image, extent, width, height)
+}
+
+/// Resizes the top-left `extent` (width, height; fractions allowed) of `image` to exactly
+/// `width`×`height` with Lanczos3. A JPEG that shrank while decoding holds its source in a
+/// fraction of its last column and row (see [`Decoded::scale`]); resampling the whole image
+/// instead would stretch the output by up to half a pixel of the decoded size.
+///
+/// [`Decoded::scale`]: crate::decode::Decoded::scale
+pub(crate) fn resize_extent(
+    image: &DynamicImage,
+    extent: (f64, f64),
+    width: u32,
+    height: u32,
+) -> Result<DynamicImage> {
     let mut resized = DynamicImage::new(width, height, image.color());
-    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
+    let options = ResizeOptions::new()
+        .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
+        .crop(0.0, 0.0, extent.0, extent.1);
     Resizer::new()
         .resize(image, &mut resized, &options)
         .map_err(|e| Error::internal(format!("resize failed: {e}")))?;

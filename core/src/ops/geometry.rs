@@ -214,11 +214,14 @@ pub(crate) fn decode_hint(
 
 /// Resizes and crops as `width`/`height`/`dpr`/`crop` ask. `source` is the upright size the
 /// plan is made for (before any shrink-on-load), so results do not depend on how the decoder
-/// shrank the image.
+/// shrank the image; `scale` is how much it shrank (see [`Decoded::scale`]).
+///
+/// [`Decoded::scale`]: crate::decode::Decoded::scale
 pub(crate) fn size_and_crop(
     image: DynamicImage,
     query: &ParsedQuery,
     source: (u32, u32),
+    scale: f64,
     context: &mut Context<'_>,
 ) -> Result<DynamicImage> {
     let plan = SizePlan::new(query, source)?;
@@ -232,7 +235,11 @@ pub(crate) fn size_and_crop(
     )?;
     let mut image = image;
     if (image.width(), image.height()) != plan.scaled {
-        image = resize::resize(&image, plan.scaled.0, plan.scaled.1)?;
+        let extent = (
+            (f64::from(source.0) * scale).min(f64::from(image.width())),
+            (f64::from(source.1) * scale).min(f64::from(image.height())),
+        );
+        image = resize::resize_extent(&image, extent, plan.scaled.0, plan.scaled.1)?;
     }
     let image = match plan.window {
         Window::Whole => image,
@@ -247,6 +254,106 @@ pub(crate) fn size_and_crop(
 }
 
 const WHITE: Rgba = Rgba([255, 255, 255, 255]);
+
+/// A rectangle x, y, width, height in pixels.
+pub(crate) type Region = (u32, u32, u32, u32);
+
+/// The part of the upright source the output is cut from, when the query crops without
+/// resizing (a region, or a cover crop whose box keeps the source's scale). Cutting it out
+/// before the image is turned upright leaves the pixels thrown away unturned; `None` when
+/// anything else decides what is kept (resizing, trim, faces, pad).
+pub(crate) fn unscaled_region(query: &ParsedQuery, upright: (u32, u32)) -> Result<Option<Region>> {
+    if query.is_set("trim") {
+        return Ok(None);
+    }
+    Ok(match SizePlan::new(query, upright)? {
+        SizePlan {
+            scaled,
+            window: Window::Rect(x, y, w, h),
+            canvas: None,
+        } if scaled == upright => Some((x, y, w, h)),
+        _ => None,
+    })
+}
+
+/// One step of turning a stored image upright.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Clockwise,
+    Anticlockwise,
+    HalfTurn,
+    FlipHorizontal,
+    FlipVertical,
+}
+
+/// The steps of EXIF orientation `exif` (1-8), then of `quarter_turns` clockwise quarter turns.
+fn upright_steps(exif: u8, quarter_turns: u8) -> impl Iterator<Item = Step> {
+    use Step::*;
+    let orientation: &[Step] = match exif {
+        2 => &[FlipHorizontal],
+        3 => &[HalfTurn],
+        4 => &[FlipVertical],
+        5 => &[Clockwise, FlipHorizontal],
+        6 => &[Clockwise],
+        7 => &[Anticlockwise, FlipHorizontal],
+        8 => &[Anticlockwise],
+        _ => &[],
+    };
+    let turns: &[Step] = match quarter_turns % 4 {
+        1 => &[Clockwise],
+        2 => &[HalfTurn],
+        3 => &[Anticlockwise],
+        _ => &[],
+    };
+    orientation.iter().chain(turns).copied()
+}
+
+/// Applies EXIF orientation `exif` (1-8; others leave the image as stored), then
+/// `quarter_turns` clockwise quarter turns.
+pub(crate) fn turn_upright(image: DynamicImage, exif: u8, quarter_turns: u8) -> DynamicImage {
+    let mut image = image;
+    for step in upright_steps(exif, quarter_turns) {
+        image = match step {
+            Step::Clockwise => quarter_turn(image, true),
+            Step::Anticlockwise => quarter_turn(image, false),
+            Step::HalfTurn => image.rotate180(),
+            Step::FlipHorizontal => image.fliph(),
+            Step::FlipVertical => image.flipv(),
+        };
+    }
+    image
+}
+
+/// Where `region` of the image that [`turn_upright`] makes lies in the stored image of size
+/// `stored`: cropping the stored image there and then turning it upright gives the same pixels.
+pub(crate) fn stored_region(
+    region: Region,
+    stored: (u32, u32),
+    exif: u8,
+    quarter_turns: u8,
+) -> Region {
+    // The size before each step, then the region carried back through the steps in reverse.
+    let mut sizes = Vec::new();
+    let mut size = stored;
+    let steps: Vec<Step> = upright_steps(exif, quarter_turns).collect();
+    for step in &steps {
+        sizes.push(size);
+        if matches!(step, Step::Clockwise | Step::Anticlockwise) {
+            size = (size.1, size.0);
+        }
+    }
+    let (mut x, mut y, mut w, mut h) = region;
+    for (step, &(before_w, before_h)) in steps.iter().zip(&sizes).rev() {
+        (x, y, w, h) = match step {
+            Step::Clockwise => (y, before_h - x - w, h, w),
+            Step::Anticlockwise => (before_w - y - h, x, h, w),
+            Step::HalfTurn => (before_w - x - w, before_h - y - h, w, h),
+            Step::FlipHorizontal => (before_w - x - w, y, w, h),
+            Step::FlipVertical => (x, before_h - y - h, w, h),
+        };
+    }
+    (x, y, w, h)
+}
 
 fn entropy_crop(image: DynamicImage, w: u32, h: u32) -> DynamicImage {
     let (x, y) = most_detailed_window(&image, w, h);
@@ -483,14 +590,6 @@ impl Rotation {
         }
     }
 
-    pub fn apply_quarter_turns(&self, image: DynamicImage) -> DynamicImage {
-        match self.quarter_turns {
-            1 | 3 => quarter_turn(image, self.quarter_turns == 1),
-            2 => image.rotate180(),
-            _ => image,
-        }
-    }
-
     /// Rotates by the tilt: the canvas grows to hold the whole image, corners in `pad_color`,
     /// or with `crop=zoom` the size is kept and the image scaled up until no corner shows.
     pub fn apply_tilt(&self, image: DynamicImage, query: &ParsedQuery) -> DynamicImage {
@@ -719,6 +818,7 @@ pub(crate) fn flatten(image: DynamicImage, background: Rgba) -> DynamicImage {
 mod tests {
     use super::*;
     use crate::query::parse_query;
+    use image::metadata::Orientation as ExifOrientation;
 
     fn plan(query: &str, size: (u32, u32)) -> SizePlan {
         SizePlan::new(&parse_query(query, false).unwrap(), size).unwrap()
@@ -743,6 +843,58 @@ mod tests {
                 assert_eq!(quarter_turn(image.clone(), false), image.rotate270());
             }
         }
+    }
+
+    #[test]
+    fn a_region_cut_from_the_stored_image_is_the_region_of_the_upright_one() {
+        let (w, h) = (13, 7);
+        let stored = DynamicImage::ImageRgb8(image::RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([x as u8, y as u8, (x * 31 + y * 17) as u8])
+        }));
+        for exif in 1..=8 {
+            for turns in 0..4 {
+                let upright = turn_upright(stored.clone(), exif, turns);
+                // Reference: image's own orientation, then its own quarter turns.
+                let mut expected = stored.clone();
+                expected.apply_orientation(ExifOrientation::from_exif(exif).unwrap());
+                let expected = match turns {
+                    1 => expected.rotate90(),
+                    2 => expected.rotate180(),
+                    3 => expected.rotate270(),
+                    _ => expected,
+                };
+                assert_eq!(upright, expected, "orientation {exif}, {turns} turns");
+                let (uw, uh) = (upright.width(), upright.height());
+                for region in [
+                    (0, 0, 1, 1),
+                    (2, 1, 5, 3),
+                    (uw - 3, uh - 2, 3, 2),
+                    (0, 0, uw, uh),
+                ] {
+                    let (x, y, rw, rh) = stored_region(region, (w, h), exif, turns);
+                    let cut_first = turn_upright(stored.crop_imm(x, y, rw, rh), exif, turns);
+                    let (rx, ry, rw, rh) = region;
+                    assert_eq!(
+                        cut_first,
+                        upright.crop_imm(rx, ry, rw, rh),
+                        "orientation {exif}, {turns} turns, region {region:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_crops_at_the_source_scale_are_cut_before_turning() {
+        let region = |query: &str| {
+            unscaled_region(&parse_query(query, false).unwrap(), (2725, 2225)).unwrap()
+        };
+        assert_eq!(region("crop=10,20,300,400"), Some((10, 20, 300, 400)));
+        assert_eq!(region("crop=2700,20,300,400"), Some((2700, 20, 25, 400)));
+        assert_eq!(region("width=500&crop=10,20,300,400"), None);
+        assert_eq!(region("trim=color&crop=10,20,300,400"), None);
+        assert_eq!(region("width=720"), None);
+        assert_eq!(region("rotate=90"), None);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Animated GIF and WebP stay animated as GIF or WebP, and GIF becomes H.264 MP4: every frame
 //! goes through the same transform, with its delay and the loop count kept.
 
-use image::{DynamicImage, imageops::FilterType, metadata::Orientation as ExifOrientation};
+use image::{DynamicImage, imageops::FilterType};
 
-use super::{DEFAULT_QUALITY, Pipeline, warn_unused_encoder_options};
+use super::{DEFAULT_QUALITY, Pipeline, Prepared, warn_unused_encoder_options};
 use crate::decode::{self, AnimationHeader, Source};
 use crate::encode::{AnimationEncoder, AnimationSettings};
 use crate::error::{Error, Result};
@@ -107,14 +107,8 @@ impl Pipeline {
         let mut frame_warnings = Vec::new();
         for (index, frame) in source.frames(&header, limits)?.enumerate() {
             let frame = frame?;
-            let mut image = DynamicImage::ImageRgba8(frame.image);
-            if orientation != 1 {
-                image.apply_orientation(
-                    ExifOrientation::from_exif(orientation)
-                        .unwrap_or(ExifOrientation::NoTransforms),
-                );
-            }
-            image = rotation.apply_quarter_turns(image);
+            let image = DynamicImage::ImageRgba8(frame.image);
+            let mut image = geometry::turn_upright(image, orientation, rotation.quarter_turns);
             // Every frame would repeat the first frame's warnings.
             let mut context = Context {
                 options,
@@ -124,7 +118,7 @@ impl Pipeline {
                     &mut frame_warnings
                 },
             };
-            image = self.transform(image, upright, &rotation, &mut context)?;
+            image = self.transform(image, &Prepared::whole(upright), &rotation, &mut context)?;
             frame_warnings.clear();
             if plan.format == Format::Mp4 && image.color().has_alpha() {
                 image = geometry::flatten(image, Rgba([255, 255, 255, 255]));

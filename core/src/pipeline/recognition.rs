@@ -1,9 +1,7 @@
 //! `recognition=nsfw|labels`: classify the image the rest of the query produces and answer
 //! with JSON instead of an image.
 
-use image::metadata::Orientation as ExifOrientation;
-
-use super::{Orientation, Output, Pipeline};
+use super::{Orientation, Output, Pipeline, Prepared};
 use crate::Options;
 use crate::decode;
 use crate::error::Result;
@@ -68,19 +66,18 @@ impl Pipeline {
             Some(classifier.decode_size())
         };
         let stored_hint = hint.map(|(w, h)| if turns_side { (h, w) } else { (w, h) });
-        let mut image = source.decode(stored_hint)?;
-        if orientation != 1 {
-            image.apply_orientation(
-                ExifOrientation::from_exif(orientation).unwrap_or(ExifOrientation::NoTransforms),
-            );
-        }
-        image = rotation.apply_quarter_turns(image);
+        let decoded = source.decode_scaled(stored_hint)?;
+        let mut image = geometry::turn_upright(decoded.image, orientation, rotation.quarter_turns);
         if transforms {
             let mut context = Context {
                 options,
                 warnings: &mut warnings,
             };
-            image = self.transform(image, upright, &rotation, &mut context)?;
+            let prepared = Prepared {
+                scale: decoded.scale,
+                ..Prepared::whole(upright)
+            };
+            image = self.transform(image, &prepared, &rotation, &mut context)?;
         }
 
         let answer = classifier.classify(&image)?;
