@@ -10,6 +10,7 @@ use crate::exif;
 use crate::format::Format;
 use crate::jpeg::{self, JpegHeader};
 use crate::limits::Limits;
+use crate::ops::geometry::{self, Region};
 
 /// An input whose header has been read and checked against the limits; no pixel is decoded yet.
 pub(crate) struct Source<'a> {
@@ -276,6 +277,23 @@ impl Source<'_> {
             image: to_8bit(image),
             scale,
         })
+    }
+}
+
+impl Source<'_> {
+    /// Decodes only `region` (x, y, width, height of the stored image) at full scale. A JPEG
+    /// leaves most of the rest undecoded ([`jpeg::decode_region`]); other formats are decoded
+    /// whole and cut.
+    pub fn decode_region(self, region: Region) -> Result<DynamicImage> {
+        match &self.pending {
+            Pending::Jpeg(header) => Ok(to_8bit(jpeg::decode_region(
+                self.bytes,
+                header,
+                8,
+                Some(region),
+            )?)),
+            _ => Ok(geometry::crop(&self.decode(None)?, region)),
+        }
     }
 }
 

@@ -7,12 +7,17 @@
 //! otherwise a truncated upload decodes to a grey half-image and is served as if it were fine.
 
 use std::io;
-use std::os::raw::c_int;
+use std::os::raw::{c_int, c_ulong};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use image::{DynamicImage, GrayImage, RgbImage};
-use mozjpeg::{ColorSpace, Compress, Decompress, Marker};
-use mozjpeg_sys::{jpeg_common_struct, jpeg_error_mgr, jpeg_std_error};
+use mozjpeg::{ColorSpace, Compress, Marker};
+use mozjpeg_sys::{
+    jpeg_common_struct, jpeg_create_decompress, jpeg_crop_scanline, jpeg_decompress_struct,
+    jpeg_destroy_decompress, jpeg_error_mgr, jpeg_finish_decompress, jpeg_mem_src,
+    jpeg_read_header, jpeg_read_scanlines, jpeg_skip_scanlines, jpeg_start_decompress,
+    jpeg_std_error,
+};
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -251,37 +256,143 @@ fn guarded<T>(work: impl FnOnce() -> io::Result<T>) -> Result<T> {
 /// Decodes at `eighths`/8 of the full size (1, 2, 4 or 8), to 8-bit gray or RGB.
 /// CMYK and YCCK are converted to RGB without colour management.
 pub(crate) fn decode(bytes: &[u8], header: &JpegHeader, eighths: u8) -> Result<DynamicImage> {
+    decode_region(bytes, header, eighths, None)
+}
+
+/// [`decode`], of only `region` (x, y, width, height in pixels of the scaled image) when one
+/// is given. libjpeg then skips the inverse DCT and colour conversion of the blocks beside
+/// the region (`jpeg_crop_scanline`) and of the rows above it (`jpeg_skip_scanlines`, which
+/// still reads their entropy-coded data), and stops after the region's last row.
+pub(crate) fn decode_region(
+    bytes: &[u8],
+    header: &JpegHeader,
+    eighths: u8,
+    region: Option<(u32, u32, u32, u32)>,
+) -> Result<DynamicImage> {
     let adobe = header.adobe;
-    let components = header.components;
-    guarded(move || {
-        let mut decoder = Decompress::with_err(error_manager()).from_mem(bytes)?;
-        decoder.scale(eighths);
-        let image = match components {
-            1 => {
-                let mut started = decoder.grayscale()?;
-                let (w, h) = (started.width() as u32, started.height() as u32);
-                let pixels: Vec<u8> = started.read_scanlines()?;
-                started.finish()?;
-                DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, pixels).ok_or_else(short_read)?)
+    let color_space = match header.components {
+        1 => ColorSpace::JCS_GRAYSCALE,
+        4 => ColorSpace::JCS_CMYK,
+        _ => ColorSpace::JCS_RGB,
+    };
+    let (width, height, channels, pixels) = guarded(move || {
+        let mut decoder = Decompressor::new(bytes);
+        let cinfo = &mut decoder.cinfo;
+        cinfo.scale_num = eighths.into();
+        cinfo.scale_denom = 8;
+        cinfo.out_color_space = color_space;
+        // SAFETY: cinfo holds a header read by Decompressor::new; errors unwind to `guarded`.
+        unsafe { jpeg_start_decompress(cinfo) };
+        let (full_width, full_height) = (cinfo.output_width, cinfo.output_height);
+        let (x, y, width, height) = region.unwrap_or((0, 0, full_width, full_height));
+        if x.saturating_add(width) > full_width || y.saturating_add(height) > full_height {
+            return Err(io::Error::other(format!(
+                "region {x},{y} {width}x{height} is outside the {full_width}x{full_height} image"
+            )));
+        }
+        // Chroma upsampling blends neighbouring blocks, which libjpeg treats as missing at
+        // the edges of what it decodes: a margin keeps those edges outside the region, so the
+        // region's pixels are those of a full decode. libjpeg also widens the crop to whole
+        // blocks; the extra columns and rows are cut below.
+        let (mut first_column, mut columns) = (
+            x.saturating_sub(REGION_MARGIN),
+            (x + width + REGION_MARGIN).min(full_width),
+        );
+        columns -= first_column;
+        if (first_column, columns) != (0, full_width) {
+            // SAFETY: decompression has started and no scanline has been read.
+            unsafe { jpeg_crop_scanline(cinfo, &mut first_column, &mut columns) };
+        }
+        let first_row = y.saturating_sub(REGION_MARGIN);
+        // SAFETY: as above; skipping stops at the last row.
+        if first_row > 0 && unsafe { jpeg_skip_scanlines(cinfo, first_row) } != first_row {
+            return Err(short_read());
+        }
+        let channels = cinfo.output_components as usize;
+        let decoded_row = cinfo.output_width as usize * channels;
+        let (skip, kept_row) = (
+            (x - first_column) as usize * channels,
+            width as usize * channels,
+        );
+        let mut pixels = vec![0u8; kept_row * height as usize];
+        let mut scratch = vec![0u8; decoded_row];
+        let mut kept = pixels.chunks_exact_mut(kept_row);
+        for line_number in first_row..y + height {
+            let out = if line_number >= y { kept.next() } else { None };
+            match out {
+                // Whole rows go straight into the image.
+                Some(out) if decoded_row == kept_row => read_line(cinfo, out)?,
+                Some(out) => {
+                    read_line(cinfo, &mut scratch)?;
+                    out.copy_from_slice(&scratch[skip..skip + kept_row]);
+                }
+                None => read_line(cinfo, &mut scratch)?,
             }
-            4 => {
-                let mut started = decoder.to_colorspace(ColorSpace::JCS_CMYK)?;
-                let (w, h) = (started.width() as u32, started.height() as u32);
-                let cmyk: Vec<u8> = started.read_scanlines()?;
-                started.finish()?;
-                let rgb = cmyk_to_rgb(&cmyk, adobe);
-                DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, rgb).ok_or_else(short_read)?)
-            }
-            _ => {
-                let mut started = decoder.rgb()?;
-                let (w, h) = (started.width() as u32, started.height() as u32);
-                let pixels: Vec<u8> = started.read_scanlines()?;
-                started.finish()?;
-                DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, pixels).ok_or_else(short_read)?)
-            }
-        };
-        Ok(image)
-    })
+        }
+        if y + height == full_height {
+            // Reads on to the end of the image, so damage after the last row is still found.
+            // SAFETY: every scanline has been read.
+            unsafe { jpeg_finish_decompress(cinfo) };
+        }
+        Ok((width, height, channels, pixels))
+    })?;
+    let image = match channels {
+        1 => GrayImage::from_raw(width, height, pixels).map(DynamicImage::ImageLuma8),
+        4 => RgbImage::from_raw(width, height, cmyk_to_rgb(&pixels, adobe))
+            .map(DynamicImage::ImageRgb8),
+        _ => RgbImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8),
+    };
+    image.ok_or_else(|| Error::internal("JPEG decoder returned a short buffer"))
+}
+
+/// Reads the next scanline into `line`, which holds a whole decoded row.
+fn read_line(cinfo: &mut jpeg_decompress_struct, line: &mut [u8]) -> io::Result<()> {
+    assert!(line.len() >= cinfo.output_width as usize * cinfo.output_components as usize);
+    let mut start = line.as_mut_ptr();
+    // SAFETY: `start` points at a whole row of writable bytes (checked above).
+    if unsafe { jpeg_read_scanlines(cinfo, &mut start, 1) } != 1 {
+        return Err(short_read());
+    }
+    Ok(())
+}
+
+/// Pixels decoded around a region on each side, more than the reach of chroma upsampling
+/// (one chroma sample: two pixels at 2× subsampling, in blocks of 16).
+const REGION_MARGIN: u32 = 16;
+
+/// A libjpeg decompressor reading from memory, destroyed when dropped (also while an error
+/// unwinds through it).
+struct Decompressor {
+    cinfo: jpeg_decompress_struct,
+    err: jpeg_error_mgr,
+}
+
+impl Decompressor {
+    /// Creates the decompressor and reads the header of `bytes`, which it borrows.
+    fn new(bytes: &[u8]) -> Box<Decompressor> {
+        let mut decoder = Box::new(Decompressor {
+            // SAFETY: jpeg_create_decompress initialises the zeroed struct.
+            cinfo: unsafe { std::mem::zeroed() },
+            err: error_manager(),
+        });
+        // The box keeps both structs in place, so cinfo may point at err.
+        decoder.cinfo.common.err = &mut decoder.err;
+        // SAFETY: cinfo's error manager is set; `bytes` outlives the decompressor, which is
+        // dropped inside the `guarded` call that borrows them.
+        unsafe {
+            jpeg_create_decompress(&mut decoder.cinfo);
+            jpeg_mem_src(&mut decoder.cinfo, bytes.as_ptr(), bytes.len() as c_ulong);
+            jpeg_read_header(&mut decoder.cinfo, 1);
+        }
+        decoder
+    }
+}
+
+impl Drop for Decompressor {
+    fn drop(&mut self) {
+        // SAFETY: created in `new`; destroying also releases a decompression left unfinished.
+        unsafe { jpeg_destroy_decompress(&mut self.cinfo) };
+    }
 }
 
 fn short_read() -> io::Error {
@@ -411,6 +522,64 @@ mod tests {
         assert_eq!(estimate_quality(&header.luma_quant.unwrap()), 80);
         let decoded = decode(&bytes, &header, 8).unwrap();
         assert_eq!((decoded.width(), decoded.height()), (33, 17));
+    }
+
+    #[test]
+    fn a_region_decodes_to_the_same_pixels_as_the_whole_image_cut() {
+        let rgb = RgbImage::from_fn(203, 157, |x, y| {
+            image::Rgb([(x * 5 + y) as u8, (y * 3) as u8, ((x * y) % 251) as u8])
+        });
+        let gray = DynamicImage::ImageLuma8(DynamicImage::ImageRgb8(rgb.clone()).to_luma8());
+        for (image, progressive) in [
+            (DynamicImage::ImageRgb8(rgb), false),
+            (gray.clone(), false),
+            (gray, true),
+        ] {
+            let settings = JpegSettings {
+                quality: 85,
+                progressive,
+                exif: None,
+                icc: None,
+            };
+            let bytes = encode(&image, &settings).unwrap();
+            let header = read_header(&bytes).unwrap();
+            let whole = decode(&bytes, &header, 8).unwrap();
+            // Block edges and not, the corners, a single pixel, the whole image.
+            for region in [
+                (0, 0, 203, 157),
+                (16, 16, 32, 32),
+                (17, 9, 100, 41),
+                (150, 120, 53, 37),
+                (202, 156, 1, 1),
+                (0, 70, 203, 5),
+            ] {
+                let (x, y, w, h) = region;
+                let cut = decode_region(&bytes, &header, 8, Some(region)).unwrap();
+                assert_eq!(cut, whole.crop_imm(x, y, w, h), "region {region:?}");
+            }
+            let outside = decode_region(&bytes, &header, 8, Some((200, 0, 4, 1)));
+            assert!(outside.is_err());
+        }
+    }
+
+    #[test]
+    fn a_truncated_file_fails_in_its_region_but_not_above_the_damage() {
+        let image = DynamicImage::ImageRgb8(RgbImage::from_fn(256, 256, |x, y| {
+            image::Rgb([x as u8, y as u8, (x ^ y) as u8])
+        }));
+        let settings = JpegSettings {
+            quality: 90,
+            progressive: false,
+            exif: None,
+            icc: None,
+        };
+        let bytes = encode(&image, &settings).unwrap();
+        let cut = &bytes[..bytes.len() / 2];
+        let header = read_header(cut).unwrap();
+        assert!(decode_region(cut, &header, 8, Some((0, 200, 50, 50))).is_err());
+        let top = decode_region(cut, &header, 8, Some((10, 10, 50, 50))).unwrap();
+        let whole = decode(&bytes, &header, 8).unwrap();
+        assert_eq!(top, whole.crop_imm(10, 10, 50, 50));
     }
 
     #[test]

@@ -192,15 +192,19 @@ impl Pipeline {
         // A crop at the source's scale is cut out before the image is turned upright, so the
         // pixels thrown away are never turned.
         let region = geometry::unscaled_region(query, upright)?;
-        let decoded = source.decode_scaled(stored_hint)?;
-        let mut image = decoded.image;
-        if let Some(region) = region {
-            let stored = (image.width(), image.height());
-            let (x, y, w, h) =
-                geometry::stored_region(region, stored, orientation, rotation.quarter_turns);
-            image = image.crop_imm(x, y, w, h);
-        }
-        image = geometry::turn_upright(image, orientation, rotation.quarter_turns);
+        let (image, scale) = match region {
+            Some(region) => {
+                let stored = (source.width, source.height);
+                let stored_region =
+                    geometry::stored_region(region, stored, orientation, rotation.quarter_turns);
+                (source.decode_region(stored_region)?, 1.0)
+            }
+            None => {
+                let decoded = source.decode_scaled(stored_hint)?;
+                (decoded.image, decoded.scale)
+            }
+        };
+        let mut image = geometry::turn_upright(image, orientation, rotation.quarter_turns);
 
         let mut context = Context {
             options,
@@ -208,7 +212,7 @@ impl Pipeline {
         };
         let prepared = Prepared {
             upright,
-            scale: decoded.scale,
+            scale,
             cropped: region.is_some(),
         };
         image = self.transform(image, &prepared, &rotation, &mut context)?;
