@@ -158,7 +158,7 @@ serve: build-python models ## Start the reference server on the embedded default
 	$(VENV)/bin/picsmith serve --host $(HOST) --port $(PORT)
 
 .PHONY: bench
-bench: build-python build-node ## Benchmark W1, W2, W4-W7 against Pillow, pyvips and sharp in one run (target/bench/bench.md)
+bench: build-python build-node ## Benchmark W1-W8 against Pillow, Pillow-SIMD, pyvips, sharp and thumbor (target/bench/bench.md, bench.png)
 	bash tests/bench/run.sh
 
 .PHONY: clean
