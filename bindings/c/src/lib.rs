@@ -34,6 +34,10 @@ use std::sync::{Arc, Mutex};
 use engine::{Error, ErrorKind, Format, Limits, Options, Output, Pipeline};
 
 mod library;
+
+/// Rust's allocations go through mimalloc (see bindings/python/Cargo.toml for why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub use library::*;
 
 /// Major version of the ABI described by this header. It changes when a function, type or

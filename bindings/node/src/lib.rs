@@ -10,6 +10,10 @@ use napi_derive::napi;
 
 mod errors;
 
+/// Rust's allocations go through mimalloc (see bindings/python/Cargo.toml for why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The version of picsmith, which is also the version of this package.
 // napi-derive exports a constant under its Rust name whatever `js_name` says, so the Rust name
 // is the JavaScript one.

@@ -14,6 +14,11 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 
 use picsmith::params::{ParamKind, PARAMS};
 
+/// Rust's allocations go through mimalloc, which keeps freed pages for the next image (see
+/// Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Runs core work with the GIL released, so other Python threads keep running while an image
 /// is decoded and encoded, and turns core errors (and panics, which would otherwise surface as
 /// `PanicException`, a `BaseException`) into picsmith exceptions.
