@@ -278,9 +278,7 @@ impl Source<'_> {
             scale,
         })
     }
-}
 
-impl Source<'_> {
     /// Decodes only `region` (x, y, width, height of the stored image) at full scale. A JPEG
     /// leaves most of the rest undecoded ([`jpeg::decode_region`]); other formats are decoded
     /// whole and cut.

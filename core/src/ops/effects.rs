@@ -115,9 +115,9 @@ pub(crate) fn unsharp_mask(image: DynamicImage, amount: f64, sigma: f32) -> Dyna
 /// Rounds to the nearest 8-bit value (ties to even). Adding 1.5·2²³ leaves the rounded
 /// integer in the low bits of the float, which compiles to a few SIMD instructions per eight
 /// samples; `f32::round` and `as` conversions do not (a library call, a NaN check).
+#[allow(clippy::manual_clamp)] // max and min, unlike clamp, also turn NaN into a number
 fn to_u8(value: f32) -> u8 {
     const ROUNDING: f32 = 12_582_912.0;
-    // max and min, unlike clamp, also turn NaN into a number.
     ((value.max(0.0).min(255.0) + ROUNDING).to_bits() & 0xFF) as u8
 }
 

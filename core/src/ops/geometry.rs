@@ -545,15 +545,16 @@ pub(crate) fn quarter_turn(image: DynamicImage, clockwise: bool) -> DynamicImage
     }
 }
 
-/// [`quarter_turn`] of an 8-bit buffer of `N` samples per pixel; a pixel is one `N`-byte move.
+/// [`quarter_turn`] of an 8-bit buffer of `N` samples per pixel, so that a pixel is one
+/// `N`-byte move.
 fn turned<P: image::Pixel<Subpixel = u8>, const N: usize>(
     buffer: &image::ImageBuffer<P, Vec<u8>>,
     clockwise: bool,
 ) -> image::ImageBuffer<P, Vec<u8>> {
     const TILE: usize = 64;
     let (width, height) = (buffer.width() as usize, buffer.height() as usize);
-    let source: &[[u8; N]] = buffer.as_raw().as_chunks().0;
-    let mut turned = vec![[0u8; N]; source.len()];
+    let source: &[u8] = buffer.as_raw();
+    let mut turned = vec![0u8; source.len()];
     for tile_y in (0..height).step_by(TILE) {
         for tile_x in (0..width).step_by(TILE) {
             for y in tile_y..(tile_y + TILE).min(height) {
@@ -564,12 +565,13 @@ fn turned<P: image::Pixel<Subpixel = u8>, const N: usize>(
                     } else {
                         (y, width - 1 - x)
                     };
-                    turned[to_y * height + to_x] = source[y * width + x];
+                    let (from, to) = ((y * width + x) * N, (to_y * height + to_x) * N);
+                    turned[to..to + N].copy_from_slice(&source[from..from + N]);
                 }
             }
         }
     }
-    image::ImageBuffer::from_raw(buffer.height(), buffer.width(), turned.into_flattened())
+    image::ImageBuffer::from_raw(buffer.height(), buffer.width(), turned)
         .expect("a turned buffer has the size of the original")
 }
 
