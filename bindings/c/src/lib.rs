@@ -38,6 +38,17 @@ mod library;
 /// Rust's allocations go through mimalloc (see bindings/python/Cargo.toml for why).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// `mi_option_purge_delay` of mimalloc.h (2.x and 3.x), which libmimalloc-sys does not name.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Freed pages go back to the system after 10 s unused, not 1 s (see `configure_allocator`
+/// in bindings/python/src/lib.rs for why). Set on the first call, as C has no load hook.
+fn configure_allocator() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: sets a plain option; mimalloc reads it when it next purges.
+    ONCE.call_once(|| unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10_000) });
+}
 pub use library::*;
 
 /// Major version of the ABI described by this header. It changes when a function, type or
@@ -275,6 +286,7 @@ fn record(failure: Failure) -> picsmith_status {
 /// Runs an `extern "C"` body; a panic is recorded as the thread's last error and `on_panic` is
 /// returned in place of the body's result. Every exported function goes through here.
 fn boundary<T>(on_panic: T, body: impl FnOnce() -> T) -> T {
+    configure_allocator();
     // The body's state is discarded on panic and never observed again, so unwind safety holds.
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(value) => value,

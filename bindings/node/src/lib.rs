@@ -14,6 +14,17 @@ mod errors;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` of mimalloc.h (2.x and 3.x), which libmimalloc-sys does not name.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Runs when the addon loads: freed pages go back to the system after 10 s unused, not 1 s
+/// (see `configure_allocator` in bindings/python/src/lib.rs for why).
+#[napi_derive::module_init]
+fn configure_allocator() {
+    // SAFETY: sets a plain option; mimalloc reads it when it next purges.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10_000) };
+}
+
 /// The version of picsmith, which is also the version of this package.
 // napi-derive exports a constant under its Rust name whatever `js_name` says, so the Rust name
 // is the JavaScript one.
