@@ -14,7 +14,8 @@ use crate::ops::geometry::{self, Region};
 
 /// An input whose header has been read and checked against the limits; no pixel is decoded yet.
 pub(crate) struct Source<'a> {
-    bytes: &'a [u8],
+    /// The encoded input.
+    pub bytes: &'a [u8],
     pub format: Format,
     /// Size as stored, before the EXIF orientation is applied.
     pub width: u32,

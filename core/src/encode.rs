@@ -39,20 +39,9 @@ pub(crate) fn encode(image: &DynamicImage, settings: &EncodeSettings<'_>) -> Res
         image,
         DynamicImage::ImageLuma8(_) | DynamicImage::ImageLumaA8(_)
     );
-    // A profile is kept only where it describes the pixels written: gray for gray, RGB for RGB.
-    let icc = settings
-        .icc
-        .filter(|icc| icc_matches(icc, gray && keeps_gray(settings.format)));
+    let icc = output_icc(settings, gray);
     match settings.format {
-        Format::Jpeg => jpeg::encode(
-            image,
-            &JpegSettings {
-                quality: settings.quality,
-                progressive: settings.interlace,
-                exif: settings.exif,
-                icc,
-            },
-        ),
+        Format::Jpeg => jpeg::encode(image, &jpeg_settings(settings, icc)),
         Format::Png => {
             let png = if settings.interlace {
                 encode_png_interlaced(image)?
@@ -90,6 +79,33 @@ pub(crate) fn encode(image: &DynamicImage, settings: &EncodeSettings<'_>) -> Res
             format!("{other} output is not supported by this build"),
         )),
     }
+}
+
+/// Re-encodes a whole gray or RGB JPEG as JPEG without holding its pixels (see
+/// [`jpeg::transcode`]): what [`encode`] of its full-size decode writes.
+pub(crate) fn transcode_jpeg(
+    bytes: &[u8],
+    header: &jpeg::JpegHeader,
+    settings: &EncodeSettings<'_>,
+) -> Result<Vec<u8>> {
+    let icc = output_icc(settings, header.components == 1);
+    jpeg::transcode(bytes, header, &jpeg_settings(settings, icc))
+}
+
+fn jpeg_settings<'a>(settings: &EncodeSettings<'a>, icc: Option<&'a [u8]>) -> JpegSettings<'a> {
+    JpegSettings {
+        quality: settings.quality,
+        progressive: settings.interlace,
+        exif: settings.exif,
+        icc,
+    }
+}
+
+/// A profile is kept only where it describes the pixels written: gray for gray, RGB for RGB.
+fn output_icc<'a>(settings: &EncodeSettings<'a>, gray: bool) -> Option<&'a [u8]> {
+    settings
+        .icc
+        .filter(|icc| icc_matches(icc, gray && keeps_gray(settings.format)))
 }
 
 /// Whether the encoder writes gray pixels as gray (the others expand them to RGB).

@@ -9,8 +9,11 @@
 use std::io;
 use std::os::raw::{c_int, c_ulong};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread;
 
 use image::{DynamicImage, GrayImage, RgbImage};
+use mozjpeg::compress::CompressStarted;
 use mozjpeg::{ColorSpace, Compress, Marker};
 use mozjpeg_sys::{
     jpeg_common_struct, jpeg_create_decompress, jpeg_crop_scanline, jpeg_decompress_struct,
@@ -452,27 +455,130 @@ pub(crate) fn encode(image: &DynamicImage, settings: &JpegSettings<'_>) -> Resul
             ));
         }
     };
-    let (width, height) = (image.width() as usize, image.height() as usize);
+    let (width, height) = (image.width(), image.height());
     guarded(|| {
-        let mut compress = Compress::new(color_space);
-        compress.set_fastest_defaults();
-        compress.set_size(width, height);
-        compress.set_quality(settings.quality as f32);
-        compress.set_optimize_coding(true);
-        if settings.progressive {
-            compress.set_progressive_mode();
-        }
-        let mut started = compress.start_compress(Vec::with_capacity(width * height / 4))?;
-        if let Some(exif) = settings.exif.filter(|e| e.len() <= MAX_EXIF_BYTES) {
-            started.write_marker(Marker::APP(1), &[EXIF_SIGNATURE, exif].concat());
-        }
-        if let Some(icc) = settings.icc {
-            for chunk in icc_chunks(icc) {
-                started.write_marker(Marker::APP(2), &chunk);
-            }
-        }
+        let mut started = start_encoder(color_space, width, height, settings)?;
         started.write_scanlines(image.as_bytes())?;
         started.finish()
+    })
+}
+
+/// An encoder for `width`×`height` pixels, its markers written, waiting for scanlines.
+fn start_encoder(
+    color_space: ColorSpace,
+    width: u32,
+    height: u32,
+    settings: &JpegSettings<'_>,
+) -> io::Result<CompressStarted<Vec<u8>>> {
+    let mut compress = Compress::new(color_space);
+    compress.set_fastest_defaults();
+    compress.set_size(width as usize, height as usize);
+    compress.set_quality(settings.quality as f32);
+    compress.set_optimize_coding(true);
+    if settings.progressive {
+        compress.set_progressive_mode();
+    }
+    let capacity = width as usize * height as usize / 4;
+    let mut started = compress.start_compress(Vec::with_capacity(capacity))?;
+    if let Some(exif) = settings.exif.filter(|e| e.len() <= MAX_EXIF_BYTES) {
+        started.write_marker(Marker::APP(1), &[EXIF_SIGNATURE, exif].concat());
+    }
+    if let Some(icc) = settings.icc {
+        for chunk in icc_chunks(icc) {
+            started.write_marker(Marker::APP(2), &chunk);
+        }
+    }
+    Ok(started)
+}
+
+/// Rows a decoding thread hands to the encoder at a time: about 290 KB of a 3000-pixel-wide
+/// RGB image, so the strips in flight stay in the L2 cache.
+const STRIP_ROWS: u32 = 32;
+
+/// Strips waiting between the decoding thread and the encoder.
+const STRIPS_IN_FLIGHT: usize = 2;
+
+/// Re-encodes a whole 8-bit gray or RGB JPEG without holding all its pixels: a second thread
+/// decodes strips of rows while this one encodes them, as libvips' write-behind sink does.
+/// The output is byte for byte that of [`encode`] of [`decode`] at full size.
+pub(crate) fn transcode(
+    bytes: &[u8],
+    header: &JpegHeader,
+    settings: &JpegSettings<'_>,
+) -> Result<Vec<u8>> {
+    let color_space = match header.components {
+        1 => ColorSpace::JCS_GRAYSCALE,
+        3 => ColorSpace::JCS_RGB,
+        _ => return Err(Error::internal("only gray and RGB JPEGs are transcoded")),
+    };
+    let (width, height) = (header.width, header.height);
+    let (sender, strips) = mpsc::sync_channel(STRIPS_IN_FLIGHT);
+    // Written strips go back to the decoder to be filled again, so no strip is allocated twice.
+    let (give_back, written) = mpsc::sync_channel(STRIPS_IN_FLIGHT + 1);
+    thread::scope(|scope| {
+        let decoding = thread::Builder::new()
+            .name("picsmith-jpeg-decode".into())
+            .spawn_scoped(scope, move || {
+                decode_strips(bytes, color_space, sender, written)
+            });
+        let Ok(decoding) = decoding else {
+            // No thread to be had: decode, then encode.
+            return encode(&decode(bytes, header, 8)?, settings);
+        };
+        let encoded = guarded(|| {
+            let mut started = start_encoder(color_space, width, height, settings)?;
+            let mut rows = 0;
+            for strip in strips {
+                started.write_scanlines(&strip)?;
+                rows += strip.len() / (width as usize * header.components as usize);
+                let _ = give_back.try_send(strip);
+            }
+            // Fewer rows means the decoder failed, and its error is the one to report.
+            if rows == height as usize {
+                started.finish().map(Some)
+            } else {
+                Ok(None)
+            }
+        });
+        let decoded = decoding.join().unwrap_or_else(|panic| resume_unwind(panic));
+        decoded?;
+        encoded?.ok_or_else(|| Error::internal("JPEG decoder stopped early without an error"))
+    })
+}
+
+/// Decodes `bytes` at full size and sends its rows in strips of [`STRIP_ROWS`] (reusing the
+/// strips given back) until the receiver is gone. Reads on to the end of the data, so damage
+/// after the last row is found.
+fn decode_strips(
+    bytes: &[u8],
+    color_space: ColorSpace,
+    strips: SyncSender<Vec<u8>>,
+    written: Receiver<Vec<u8>>,
+) -> Result<()> {
+    guarded(move || {
+        let mut decoder = Decompressor::new(bytes);
+        let cinfo = &mut decoder.cinfo;
+        cinfo.out_color_space = color_space;
+        // SAFETY: cinfo holds a header read by Decompressor::new; errors unwind to `guarded`.
+        unsafe { jpeg_start_decompress(cinfo) };
+        let row = cinfo.output_width as usize * cinfo.output_components as usize;
+        let height = cinfo.output_height;
+        let mut first = 0;
+        while first < height {
+            let rows = STRIP_ROWS.min(height - first);
+            let mut strip = written.try_recv().unwrap_or_default();
+            strip.resize(row * rows as usize, 0);
+            for line in strip.chunks_exact_mut(row) {
+                read_line(cinfo, line)?;
+            }
+            first += rows;
+            if strips.send(strip).is_err() {
+                return Ok(());
+            }
+        }
+        // SAFETY: every scanline has been read.
+        unsafe { jpeg_finish_decompress(cinfo) };
+        Ok(())
     })
 }
 
@@ -580,6 +686,62 @@ mod tests {
         let top = decode_region(cut, &header, 8, Some((10, 10, 50, 50))).unwrap();
         let whole = decode(&bytes, &header, 8).unwrap();
         assert_eq!(top, whole.crop_imm(10, 10, 50, 50));
+    }
+
+    #[test]
+    fn transcoding_writes_what_decoding_and_encoding_write() {
+        // Several strips and a short last one; RGB, and gray from a progressive source; into
+        // baseline and progressive output, with metadata.
+        let rgb = RgbImage::from_fn(211, STRIP_ROWS * 3 + 7, |x, y| {
+            image::Rgb([(x * 7 + y) as u8, (y * 5) as u8, ((x * y) % 253) as u8])
+        });
+        let gray = DynamicImage::ImageLuma8(DynamicImage::ImageRgb8(rgb.clone()).to_luma8());
+        let exif = b"MM\0*\0\0\0\x08\0\0".to_vec();
+        let icc = vec![9u8; 300];
+        for (image, source_progressive) in [(DynamicImage::ImageRgb8(rgb), false), (gray, true)] {
+            let source_settings = JpegSettings {
+                quality: 92,
+                progressive: source_progressive,
+                exif: None,
+                icc: None,
+            };
+            let source = encode(&image, &source_settings).unwrap();
+            let header = read_header(&source).unwrap();
+            let decoded = decode(&source, &header, 8).unwrap();
+            for progressive in [false, true] {
+                let settings = JpegSettings {
+                    quality: 70,
+                    progressive,
+                    exif: Some(&exif),
+                    icc: Some(&icc),
+                };
+                let transcoded = transcode(&source, &header, &settings).unwrap();
+                assert_eq!(transcoded, encode(&decoded, &settings).unwrap());
+                assert_eq!(read_header(&transcoded).unwrap().icc, Some(icc.clone()));
+            }
+        }
+    }
+
+    #[test]
+    fn transcoding_damaged_data_fails_as_decoding_does() {
+        let image = DynamicImage::ImageRgb8(RgbImage::from_fn(300, STRIP_ROWS * 5, |x, y| {
+            image::Rgb([x as u8, y as u8, (x ^ y) as u8])
+        }));
+        let settings = JpegSettings {
+            quality: 90,
+            progressive: false,
+            exif: None,
+            icc: None,
+        };
+        let bytes = encode(&image, &settings).unwrap();
+        // Cut in the first strip, in the middle, and only the end-of-image marker missing.
+        for end in [bytes.len() / 10, bytes.len() / 2, bytes.len() - 2] {
+            let cut = &bytes[..end];
+            let header = read_header(cut).unwrap();
+            let err = transcode(cut, &header, &settings).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidImage, "{err}");
+            assert_eq!(err, decode(cut, &header, 8).unwrap_err(), "cut at {end}");
+        }
     }
 
     #[test]

@@ -12,10 +12,11 @@ use image::DynamicImage;
 use crate::Options;
 use crate::auto_quality;
 use crate::decode;
-use crate::encode::EncodeSettings;
+use crate::encode::{self, EncodeSettings};
 use crate::error::Result;
 use crate::exif;
 use crate::format::{Format, accepts};
+use crate::jpeg::JpegHeader;
 use crate::ops::{Context, color, compose, effects, filters, geometry, redeye};
 use crate::params;
 use crate::query::{self, ParsedQuery, Quality, Value, Warning};
@@ -23,6 +24,25 @@ use crate::query::{self, ParsedQuery, Quality, Value, Warning};
 mod animation;
 mod meta;
 mod recognition;
+
+/// Parameters that never change pixels: output options, and where the source comes from.
+const PIXEL_NEUTRAL_PARAMETERS: &[&str] = &[
+    "format",
+    "quality",
+    "interlace",
+    "lossless",
+    "strip_exif",
+    "autorotate",
+    "page",
+    "origin",
+    "host_header",
+    "resolve",
+    "source_url",
+    "bucket",
+    "region",
+    "cache_processed",
+    "cache_queries",
+];
 
 /// Quality used when none is asked for and the source's cannot be estimated (Imagizer's rule).
 const DEFAULT_QUALITY: u8 = 90;
@@ -189,6 +209,46 @@ impl Pipeline {
             source.exif.take()
         };
 
+        let quality = match query.value("quality") {
+            Some(Value::Quality(Quality::Fixed(q))) => q,
+            _ => source_quality.unwrap_or(DEFAULT_QUALITY),
+        };
+        let interlace = query.flag("interlace");
+        let lossless = query.flag("lossless");
+        let exif = exif.map(|mut tiff| {
+            if orientation != 1 {
+                exif::reset_orientation(&mut tiff);
+            }
+            tiff
+        });
+        let settings = |format| EncodeSettings {
+            format,
+            quality,
+            interlace,
+            lossless,
+            exif: exif.as_deref(),
+            icc: icc.as_deref(),
+        };
+
+        if let Some(header) = self.unchanged_jpeg(&source, orientation, &rotation) {
+            let (format, vary_accept) = self.output_format(input_format, false, options);
+            let auto_quality =
+                matches!(query.value("quality"), Some(Value::Quality(Quality::Auto)));
+            if format == Format::Jpeg && !auto_quality {
+                warn_unused_encoder_options(query, format, &mut warnings);
+                let data = encode::transcode_jpeg(source.bytes, header, &settings(format))?;
+                return Ok(Output {
+                    data,
+                    format,
+                    width: source.width,
+                    height: source.height,
+                    warnings,
+                    vary_accept,
+                    quality: Some(quality),
+                });
+            }
+        }
+
         // A crop at the source's scale is cut out before the image is turned upright, so the
         // pixels thrown away are never turned.
         let region = geometry::unscaled_region(query, upright)?;
@@ -226,28 +286,9 @@ impl Pipeline {
         if has_alpha && !format.supports_alpha() {
             image = geometry::flatten(image, query::Rgba([255, 255, 255, 255]));
         }
-        let quality = match query.value("quality") {
-            Some(Value::Quality(Quality::Fixed(q))) => q,
-            _ => source_quality.unwrap_or(DEFAULT_QUALITY),
-        };
         warn_unused_encoder_options(query, format, &mut warnings);
-        let interlace = query.flag("interlace");
-        let lossless = query.flag("lossless");
-        let exif = exif.map(|mut tiff| {
-            if orientation != 1 {
-                exif::reset_orientation(&mut tiff);
-            }
-            tiff
-        });
-        let settings = EncodeSettings {
-            format,
-            quality,
-            interlace,
-            lossless,
-            exif: exif.as_deref(),
-            icc: icc.as_deref(),
-        };
-        let (data, quality) = auto_quality::encode(&image, &settings, query, &mut warnings)?;
+        let (data, quality) =
+            auto_quality::encode(&image, &settings(format), query, &mut warnings)?;
         Ok(Output {
             data,
             format,
@@ -257,6 +298,23 @@ impl Pipeline {
             vary_accept,
             quality,
         })
+    }
+
+    /// The header of a JPEG whose pixels this query leaves as they are, so that they can
+    /// stream from the decoder into the encoder: a whole, upright, 8-bit gray or RGB image,
+    /// and a query that only sets output options or says where the source comes from.
+    fn unchanged_jpeg<'s>(
+        &self,
+        source: &'s decode::Source<'_>,
+        orientation: u8,
+        rotation: &geometry::Rotation,
+    ) -> Option<&'s JpegHeader> {
+        let header = source.jpeg_header()?;
+        let upright = orientation == 1 && rotation.quarter_turns == 0 && rotation.tilt == 0.0;
+        let only_output_options = !self.parsed.zoom
+            && (self.parsed.values.keys()).all(|name| PIXEL_NEUTRAL_PARAMETERS.contains(name));
+        let plain = header.precision == 8 && matches!(header.components, 1 | 3);
+        (upright && only_output_options && plain).then_some(header)
     }
 
     /// The EXIF orientation `autorotate` applies, the rotation asked for, and the upright size

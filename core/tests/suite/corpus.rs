@@ -116,6 +116,58 @@ fn every_orientation_comes_out_upright() {
 }
 
 #[test]
+fn re_encoding_alone_writes_what_the_whole_pipeline_writes() {
+    // `quality` alone streams a JPEG from decoder to encoder; `upscale=true` changes nothing
+    // here but is not an output option, so it takes the whole pipeline. EXIF, a gray ICC
+    // profile, an RGB one with a progressive source, damaged data.
+    for name in [
+        "orient1-landscape.jpg",
+        "gray-concert.jpg",
+        "progressive-cat-icc.jpg",
+        "trunc-half-large.jpg",
+        "garbled-half.jpg",
+    ] {
+        let Some(input) = common::corpus_file(name) else {
+            return;
+        };
+        for query in ["quality=75", "quality=60&interlace=true&strip_exif=true"] {
+            let streamed = process(&input, query);
+            let whole = process(&input, &format!("{query}&upscale=true"));
+            match (streamed, whole) {
+                (Ok(streamed), Ok(whole)) => {
+                    assert_eq!(streamed.data, whole.data, "{name} {query}");
+                    assert_eq!(streamed.quality, whole.quality, "{name} {query}");
+                }
+                (Err(streamed), Err(whole)) => {
+                    assert_eq!(
+                        streamed.kind(),
+                        ErrorKind::InvalidImage,
+                        "{name}: {streamed}"
+                    );
+                    assert_eq!(streamed.kind(), whole.kind(), "{name}");
+                }
+                (streamed, whole) => panic!("{name} {query}: {streamed:?} against {whole:?}"),
+            }
+        }
+    }
+    // A turned source is not streamed: it comes out upright.
+    let Some(turned) = common::corpus_file("orient6-landscape.jpg") else {
+        return;
+    };
+    let upright = process(&turned, "quality=75").unwrap();
+    let reference = process(&turned, "format=png").unwrap();
+    assert_eq!(
+        (upright.width, upright.height),
+        (reference.width, reference.height)
+    );
+    let distance = rgb_distance(
+        decode_rgb(&upright.data).as_raw(),
+        decode_rgb(&reference.data).as_raw(),
+    );
+    assert!(distance < 4.0, "{distance:.1} levels from the upright PNG");
+}
+
+#[test]
 fn exif_travels_with_orientation_reset_unless_stripped() {
     let Some(input) = common::corpus_file("orient6-landscape.jpg") else {
         return;
