@@ -170,6 +170,21 @@ pub(crate) struct Chosen {
     pub data: Vec<u8>,
 }
 
+/// Whether the query says `quality=auto`.
+pub(crate) fn searches(query: &ParsedQuery) -> bool {
+    matches!(query.value("quality"), Some(Value::Quality(Quality::Auto)))
+}
+
+/// Warns about the search's parameters, set without `quality=auto`.
+pub(crate) fn warn_search_parameters(query: &ParsedQuery, warnings: &mut Vec<Warning>) {
+    for name in SEARCH_PARAMETERS.into_iter().filter(|&n| query.is_set(n)) {
+        warnings.push(Warning {
+            parameter: name.into(),
+            message: format!("{name} applies to quality=auto; ignored"),
+        });
+    }
+}
+
 /// Encodes `image` with `settings`, searching for the quality when the query says
 /// `quality=auto`. Returns the bytes and the quality a lossy encoder used (`None` for PNG, GIF
 /// and lossless WebP).
@@ -186,13 +201,8 @@ pub(crate) fn encode(
         _ => false,
     };
     let used = |quality: u8| lossy.then_some(quality);
-    if !matches!(query.value("quality"), Some(Value::Quality(Quality::Auto))) {
-        for name in SEARCH_PARAMETERS.into_iter().filter(|&n| query.is_set(n)) {
-            warnings.push(Warning {
-                parameter: name.into(),
-                message: format!("{name} applies to quality=auto; ignored"),
-            });
-        }
+    if !searches(query) {
+        warn_search_parameters(query, warnings);
         return Ok((encode::encode(image, settings)?, used(settings.quality)));
     }
     if !matches!(format, Format::Jpeg | Format::Webp) || !lossy {

@@ -13,6 +13,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;
 use crate::jpeg::{self, JpegSettings};
 use crate::mp4;
+use mozjpeg::ColorSpace;
 
 /// rav1e speed 8 (of 0-10) at 8 bits: a 1.1-megapixel photo at quality 80 encodes in 0.55 s on
 /// two cores. 10 bits (ravif's default) took 0.98 s for the same PSNR and more bytes; speed 6
@@ -79,6 +80,25 @@ pub(crate) fn encode(image: &DynamicImage, settings: &EncodeSettings<'_>) -> Res
             format!("{other} output is not supported by this build"),
         )),
     }
+}
+
+/// Encodes 8-bit gray or RGB rows as JPEG while `produce` makes them (see
+/// [`jpeg::encode_rows`]): what [`encode`] of the finished image writes.
+pub(crate) fn encode_jpeg_rows(
+    width: u32,
+    height: u32,
+    gray: bool,
+    settings: &EncodeSettings<'_>,
+    produce: impl FnOnce(&mut jpeg::RowSink) -> Result<()> + Send,
+) -> Result<Vec<u8>> {
+    let icc = output_icc(settings, gray);
+    let color_space = if gray {
+        ColorSpace::JCS_GRAYSCALE
+    } else {
+        ColorSpace::JCS_RGB
+    };
+    let settings = jpeg_settings(settings, icc);
+    jpeg::encode_rows(color_space, width, height, &settings, produce)
 }
 
 /// Re-encodes a whole gray or RGB JPEG as JPEG without holding its pixels (see

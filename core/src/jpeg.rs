@@ -9,6 +9,7 @@
 use std::io;
 use std::os::raw::{c_int, c_ulong};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::Mutex;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread;
 
@@ -491,16 +492,138 @@ fn start_encoder(
     Ok(started)
 }
 
-/// Rows a decoding thread hands to the encoder at a time: about 290 KB of a 3000-pixel-wide
-/// RGB image, so the strips in flight stay in the L2 cache.
-const STRIP_ROWS: u32 = 32;
+/// Rows handed to the encoding thread at a time: about 290 KB of a 3000-pixel-wide RGB
+/// image, so the strips in flight stay in the L2 cache.
+const STRIP_ROWS: usize = 32;
 
-/// Strips waiting between the decoding thread and the encoder.
+/// Strips waiting for the encoding thread.
 const STRIPS_IN_FLIGHT: usize = 2;
 
-/// Re-encodes a whole 8-bit gray or RGB JPEG without holding all its pixels: a second thread
-/// decodes strips of rows while this one encodes them, as libvips' write-behind sink does.
-/// The output is byte for byte that of [`encode`] of [`decode`] at full size.
+/// Takes the rows of an image being encoded by [`encode_rows`], top to bottom.
+pub(crate) struct RowSink {
+    row_bytes: usize,
+    strip: Vec<u8>,
+    /// Where full strips go, and where written ones come back to be filled again. Without an
+    /// encoding thread, every row is kept in `strip`.
+    encoder: Option<(SyncSender<Vec<u8>>, Receiver<Vec<u8>>)>,
+}
+
+impl RowSink {
+    /// Adds a row.
+    pub(crate) fn push(&mut self, row: &[u8]) {
+        let _ = self.push_with(|slot| {
+            slot.copy_from_slice(row);
+            Ok(())
+        });
+    }
+
+    /// Adds a row that `fill` writes.
+    fn push_with(&mut self, fill: impl FnOnce(&mut [u8]) -> io::Result<()>) -> io::Result<()> {
+        let start = self.strip.len();
+        self.strip.resize(start + self.row_bytes, 0);
+        fill(&mut self.strip[start..])?;
+        if self.strip.len() >= STRIP_ROWS * self.row_bytes {
+            self.send_strip();
+        }
+        Ok(())
+    }
+
+    fn send_strip(&mut self) {
+        let Some((strips, written)) = &self.encoder else {
+            return;
+        };
+        if self.strip.is_empty() {
+            return;
+        }
+        let mut next = written.try_recv().unwrap_or_default();
+        next.clear();
+        // A closed channel means the encoder failed (its error is reported after `produce`):
+        // the strip is dropped.
+        let _ = strips.send(std::mem::replace(&mut self.strip, next));
+    }
+}
+
+/// Encodes a `width`×`height` image (8-bit gray or RGB, as `color_space` says) whose rows
+/// `produce` hands to a [`RowSink`] on a second thread, while this thread encodes the rows
+/// already handed over, as libvips' write-behind sink does. The output is byte for byte that
+/// of [`encode`] of the same rows. An error of `produce` is the one reported.
+///
+/// The encoder stays on the calling thread because its large buffers are best allocated
+/// where the allocator's caches live: on a new thread each call, every one was faulted in
+/// anew (W6 took 52 ms instead of 42).
+pub(crate) fn encode_rows(
+    color_space: ColorSpace,
+    width: u32,
+    height: u32,
+    settings: &JpegSettings<'_>,
+    produce: impl FnOnce(&mut RowSink) -> Result<()> + Send,
+) -> Result<Vec<u8>> {
+    let channels = if color_space == ColorSpace::JCS_GRAYSCALE {
+        1
+    } else {
+        3
+    };
+    let row_bytes = width as usize * channels;
+    let (sender, strips) = mpsc::sync_channel::<Vec<u8>>(STRIPS_IN_FLIGHT);
+    let (give_back, written) = mpsc::sync_channel(STRIPS_IN_FLIGHT + 1);
+    let mut sink = RowSink {
+        row_bytes,
+        strip: Vec::new(),
+        encoder: Some((sender, written)),
+    };
+    // Shared with the thread, so that `produce` can still run here when no thread starts.
+    let job = Mutex::new(Some(produce));
+    let take_job = || job.lock().ok().and_then(|mut job| job.take());
+    thread::scope(|scope| {
+        let producing = thread::Builder::new()
+            .name("picsmith-rows".into())
+            .spawn_scoped(scope, || {
+                let produced = take_job().map_or(Ok(()), |produce| produce(&mut sink));
+                sink.send_strip();
+                drop(sink); // closes the channel: the encoder finishes
+                produced
+            });
+        let Ok(producing) = producing else {
+            // No thread to be had: every row is kept, then encoded.
+            let mut sink = RowSink {
+                row_bytes,
+                strip: Vec::new(),
+                encoder: None,
+            };
+            let produce = take_job().ok_or_else(|| Error::internal("row producer lost"))?;
+            produce(&mut sink)?;
+            return guarded(|| {
+                let mut started = start_encoder(color_space, width, height, settings)?;
+                started.write_scanlines(&sink.strip)?;
+                started.finish()
+            });
+        };
+        let encoded = guarded(|| {
+            let mut started = start_encoder(color_space, width, height, settings)?;
+            let mut rows = 0;
+            for strip in strips {
+                started.write_scanlines(&strip)?;
+                rows += strip.len() / row_bytes;
+                let _ = give_back.try_send(strip);
+            }
+            // Fewer rows: `produce` failed, and its error is the one to report.
+            if rows == height as usize {
+                started.finish().map(Some)
+            } else {
+                Ok(None)
+            }
+        });
+        let produced = producing
+            .join()
+            .unwrap_or_else(|panic| resume_unwind(panic));
+        produced?;
+        encoded?.ok_or_else(|| Error::internal("fewer rows were produced than the image has"))
+    })
+}
+
+/// Re-encodes a whole 8-bit gray or RGB JPEG without holding all its pixels: this thread
+/// decodes rows into [`encode_rows`]. The output is byte for byte that of [`encode`] of
+/// [`decode`] at full size.
 pub(crate) fn transcode(
     bytes: &[u8],
     header: &JpegHeader,
@@ -512,73 +635,27 @@ pub(crate) fn transcode(
         _ => return Err(Error::internal("only gray and RGB JPEGs are transcoded")),
     };
     let (width, height) = (header.width, header.height);
-    let (sender, strips) = mpsc::sync_channel(STRIPS_IN_FLIGHT);
-    // Written strips go back to the decoder to be filled again, so no strip is allocated twice.
-    let (give_back, written) = mpsc::sync_channel(STRIPS_IN_FLIGHT + 1);
-    thread::scope(|scope| {
-        let decoding = thread::Builder::new()
-            .name("picsmith-jpeg-decode".into())
-            .spawn_scoped(scope, move || {
-                decode_strips(bytes, color_space, sender, written)
-            });
-        let Ok(decoding) = decoding else {
-            // No thread to be had: decode, then encode.
-            return encode(&decode(bytes, header, 8)?, settings);
-        };
-        let encoded = guarded(|| {
-            let mut started = start_encoder(color_space, width, height, settings)?;
-            let mut rows = 0;
-            for strip in strips {
-                started.write_scanlines(&strip)?;
-                rows += strip.len() / (width as usize * header.components as usize);
-                let _ = give_back.try_send(strip);
+    encode_rows(color_space, width, height, settings, |sink| {
+        guarded(|| {
+            let mut decoder = Decompressor::new(bytes);
+            let cinfo = &mut decoder.cinfo;
+            cinfo.out_color_space = color_space;
+            // SAFETY: cinfo holds a header read by Decompressor::new; errors unwind to
+            // `guarded`.
+            unsafe { jpeg_start_decompress(cinfo) };
+            if (cinfo.output_width, cinfo.output_height) != (width, height) {
+                return Err(io::Error::other(
+                    "the frame's size differs from the header's",
+                ));
             }
-            // Fewer rows means the decoder failed, and its error is the one to report.
-            if rows == height as usize {
-                started.finish().map(Some)
-            } else {
-                Ok(None)
+            for _ in 0..height {
+                sink.push_with(|row| read_line(cinfo, row))?;
             }
-        });
-        let decoded = decoding.join().unwrap_or_else(|panic| resume_unwind(panic));
-        decoded?;
-        encoded?.ok_or_else(|| Error::internal("JPEG decoder stopped early without an error"))
-    })
-}
-
-/// Decodes `bytes` at full size and sends its rows in strips of [`STRIP_ROWS`] (reusing the
-/// strips given back) until the receiver is gone. Reads on to the end of the data, so damage
-/// after the last row is found.
-fn decode_strips(
-    bytes: &[u8],
-    color_space: ColorSpace,
-    strips: SyncSender<Vec<u8>>,
-    written: Receiver<Vec<u8>>,
-) -> Result<()> {
-    guarded(move || {
-        let mut decoder = Decompressor::new(bytes);
-        let cinfo = &mut decoder.cinfo;
-        cinfo.out_color_space = color_space;
-        // SAFETY: cinfo holds a header read by Decompressor::new; errors unwind to `guarded`.
-        unsafe { jpeg_start_decompress(cinfo) };
-        let row = cinfo.output_width as usize * cinfo.output_components as usize;
-        let height = cinfo.output_height;
-        let mut first = 0;
-        while first < height {
-            let rows = STRIP_ROWS.min(height - first);
-            let mut strip = written.try_recv().unwrap_or_default();
-            strip.resize(row * rows as usize, 0);
-            for line in strip.chunks_exact_mut(row) {
-                read_line(cinfo, line)?;
-            }
-            first += rows;
-            if strips.send(strip).is_err() {
-                return Ok(());
-            }
-        }
-        // SAFETY: every scanline has been read.
-        unsafe { jpeg_finish_decompress(cinfo) };
-        Ok(())
+            // Reads on to the end of the data, so damage after the last row is found.
+            // SAFETY: every scanline has been read.
+            unsafe { jpeg_finish_decompress(cinfo) };
+            Ok(())
+        })
     })
 }
 
@@ -692,7 +769,7 @@ mod tests {
     fn transcoding_writes_what_decoding_and_encoding_write() {
         // Several strips and a short last one; RGB, and gray from a progressive source; into
         // baseline and progressive output, with metadata.
-        let rgb = RgbImage::from_fn(211, STRIP_ROWS * 3 + 7, |x, y| {
+        let rgb = RgbImage::from_fn(211, STRIP_ROWS as u32 * 3 + 7, |x, y| {
             image::Rgb([(x * 7 + y) as u8, (y * 5) as u8, ((x * y) % 253) as u8])
         });
         let gray = DynamicImage::ImageLuma8(DynamicImage::ImageRgb8(rgb.clone()).to_luma8());
@@ -724,9 +801,10 @@ mod tests {
 
     #[test]
     fn transcoding_damaged_data_fails_as_decoding_does() {
-        let image = DynamicImage::ImageRgb8(RgbImage::from_fn(300, STRIP_ROWS * 5, |x, y| {
-            image::Rgb([x as u8, y as u8, (x ^ y) as u8])
-        }));
+        let image =
+            DynamicImage::ImageRgb8(RgbImage::from_fn(300, STRIP_ROWS as u32 * 5, |x, y| {
+                image::Rgb([x as u8, y as u8, (x ^ y) as u8])
+            }));
         let settings = JpegSettings {
             quality: 90,
             progressive: false,

@@ -8,6 +8,7 @@
 //! layers and watermark → pad → flatten → encode.
 
 use image::DynamicImage;
+use image::DynamicImage::{ImageLuma8, ImageRgb8};
 
 use crate::Options;
 use crate::auto_quality;
@@ -232,9 +233,7 @@ impl Pipeline {
 
         if let Some(header) = self.unchanged_jpeg(&source, orientation, &rotation) {
             let (format, vary_accept) = self.output_format(input_format, false, options);
-            let auto_quality =
-                matches!(query.value("quality"), Some(Value::Quality(Quality::Auto)));
-            if format == Format::Jpeg && !auto_quality {
+            if format == Format::Jpeg && !auto_quality::searches(query) {
                 warn_unused_encoder_options(query, format, &mut warnings);
                 let data = encode::transcode_jpeg(source.bytes, header, &settings(format))?;
                 return Ok(Output {
@@ -275,7 +274,34 @@ impl Pipeline {
             scale,
             cropped: region.is_some(),
         };
-        image = self.transform(image, &prepared, &rotation, &mut context)?;
+        image = self.transform_before_effects(image, &prepared, &rotation, &mut context)?;
+        if self.effects_come_last() && matches!(image, ImageRgb8(_) | ImageLuma8(_)) {
+            let (format, vary_accept) = self.output_format(input_format, false, options);
+            if format == Format::Jpeg && !auto_quality::searches(query) {
+                let (width, height) = (image.width(), image.height());
+                if width > limits.max_output_side || height > limits.max_output_side {
+                    return Err(geometry::output_too_large(width, height, limits));
+                }
+                warn_unused_encoder_options(query, format, &mut warnings);
+                auto_quality::warn_search_parameters(query, &mut warnings);
+                let gray = matches!(image, ImageLuma8(_));
+                // The encoder starts on the first finished rows while the effects make the rest.
+                let data =
+                    encode::encode_jpeg_rows(width, height, gray, &settings(format), |rows| {
+                        effects::apply_with_rows(image, query, &mut |row| rows.push(row)).map(drop)
+                    })?;
+                return Ok(Output {
+                    data,
+                    format,
+                    width,
+                    height,
+                    warnings,
+                    vary_accept,
+                    quality: Some(quality),
+                });
+            }
+        }
+        image = self.transform_from_effects(image, &mut context)?;
         let (width, height) = (image.width(), image.height());
         if width > limits.max_output_side || height > limits.max_output_side {
             return Err(geometry::output_too_large(width, height, limits));
@@ -348,6 +374,24 @@ impl Pipeline {
         rotation: &geometry::Rotation,
         context: &mut Context<'_>,
     ) -> Result<DynamicImage> {
+        let image = self.transform_before_effects(image, prepared, rotation, context)?;
+        self.transform_from_effects(image, context)
+    }
+
+    /// Whether blur or sharpening is asked for and nothing after it changes the pixels.
+    fn effects_come_last(&self) -> bool {
+        let query = &self.parsed;
+        effects::asked(query) && !["mark", "layers", "pad"].iter().any(|&p| query.is_set(p))
+    }
+
+    /// The operations of [`transform`](Self::transform) before blur and sharpening.
+    fn transform_before_effects(
+        &self,
+        image: DynamicImage,
+        prepared: &Prepared,
+        rotation: &geometry::Rotation,
+        context: &mut Context<'_>,
+    ) -> Result<DynamicImage> {
         let query = &self.parsed;
         let image = geometry::trim(image, query, context);
         let (source, scale) = if query.is_set("trim") {
@@ -364,7 +408,16 @@ impl Pipeline {
         let image = geometry::flip(image, query);
         let image = redeye::apply(image, query);
         let image = color::apply(image, query)?;
-        let image = filters::apply(image, query)?;
+        filters::apply(image, query)
+    }
+
+    /// The operations of [`transform`](Self::transform) from blur and sharpening on.
+    fn transform_from_effects(
+        &self,
+        image: DynamicImage,
+        context: &mut Context<'_>,
+    ) -> Result<DynamicImage> {
+        let query = &self.parsed;
         let image = effects::apply(image, query)?;
         let image = compose::apply(image, query, context)?;
         let image = geometry::pad(image, query, &context.options.limits)?;

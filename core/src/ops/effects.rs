@@ -25,15 +25,48 @@ const EXACT_SIGMA: f32 = 12.0;
 
 /// Applies `blur`, then `sharp_amount`/`sharp_radius`.
 pub(crate) fn apply(image: DynamicImage, query: &ParsedQuery) -> Result<DynamicImage> {
+    apply_with_rows(image, query, &mut |_| {})
+}
+
+/// Whether the query asks for any effect.
+pub(crate) fn asked(query: &ParsedQuery) -> bool {
+    query.number("blur").unwrap_or(0.0) > 0.0 || query.is_set("sharp_amount")
+}
+
+/// [`apply`], handing every row of the result to `row_done` as soon as it is final, top to
+/// bottom, so that an encoder can start on the first rows while the last are being made.
+pub(crate) fn apply_with_rows(
+    image: DynamicImage,
+    query: &ParsedQuery,
+    row_done: &mut dyn FnMut(&[u8]),
+) -> Result<DynamicImage> {
     let mut image = image;
     let blur = query.number("blur").unwrap_or(0.0);
-    if blur > 0.0 {
-        image = gaussian_blur(image, blur_sigma(blur));
-    }
-    if query.is_set("sharp_amount") {
+    let sharpen = query.is_set("sharp_amount").then(|| {
         let amount = query.number("sharp_amount").unwrap_or(0.0);
         let radius = query.number("sharp_radius").unwrap_or(10.0);
-        image = unsharp_mask(image, amount / 50.0, sharpen_sigma(radius));
+        (amount / 50.0, sharpen_sigma(radius))
+    });
+    let mut rows_handed = 0;
+    let mut last_effect = |row: &[u8]| {
+        rows_handed += 1;
+        row_done(row);
+    };
+    let mut ignore = |_: &[u8]| {};
+    if blur > 0.0 {
+        let blur_rows_done: &mut dyn FnMut(&[u8]) = match sharpen {
+            None => &mut last_effect,
+            Some(_) => &mut ignore,
+        };
+        image = gaussian_blur(image, blur_sigma(blur), blur_rows_done);
+    }
+    if let Some((amount, sigma)) = sharpen {
+        image = unsharp_mask(image, amount, sigma, &mut last_effect);
+    }
+    // Neither effect changed a row (none asked for, or an empty image or zero amount).
+    if rows_handed == 0 && image.height() > 0 {
+        let row_bytes = image.as_bytes().len() / image.height() as usize;
+        image.as_bytes().chunks_exact(row_bytes).for_each(row_done);
     }
     Ok(image)
 }
@@ -48,8 +81,9 @@ fn sharpen_sigma(radius: f64) -> f32 {
     (0.5 + radius / 20.0) as f32
 }
 
-/// Blurs every channel with a Gaussian of `sigma` pixels (colour premultiplied by alpha).
-pub(crate) fn gaussian_blur(image: DynamicImage, sigma: f32) -> DynamicImage {
+/// Blurs every channel with a Gaussian of `sigma` pixels (colour premultiplied by alpha),
+/// handing each row to `row_done` once it is blurred.
+fn gaussian_blur(image: DynamicImage, sigma: f32, row_done: &mut dyn FnMut(&[u8])) -> DynamicImage {
     if sigma <= 0.0 || image.width() == 0 || image.height() == 0 {
         return image;
     }
@@ -58,31 +92,41 @@ pub(crate) fn gaussian_blur(image: DynamicImage, sigma: f32) -> DynamicImage {
     let pixels = Pixels::of(&mut image);
     let layout = Layout::of(&pixels);
     blur_rows(pixels.data, width, height, layout, sigma, |row, blurred| {
-        let Some(a) = layout.alpha() else {
-            for (sample, &v) in row.iter_mut().zip(blurred) {
-                *sample = to_u8(v);
-            }
-            return;
-        };
-        for (px, value) in row
-            .chunks_exact_mut(layout.channels)
-            .zip(blurred.chunks_exact(layout.channels))
-        {
-            let alpha = value[a];
-            // Fully transparent: no colour to recover, the hidden one stays.
-            if alpha > 0.0 {
-                for c in 0..a {
-                    px[c] = to_u8(value[c] * 255.0 / alpha);
+        match layout.alpha() {
+            None => {
+                for (sample, &v) in row.iter_mut().zip(blurred) {
+                    *sample = to_u8(v);
                 }
             }
-            px[a] = to_u8(alpha);
+            Some(a) => {
+                for (px, value) in row
+                    .chunks_exact_mut(layout.channels)
+                    .zip(blurred.chunks_exact(layout.channels))
+                {
+                    let alpha = value[a];
+                    // Fully transparent: no colour to recover, the hidden one stays.
+                    if alpha > 0.0 {
+                        for c in 0..a {
+                            px[c] = to_u8(value[c] * 255.0 / alpha);
+                        }
+                    }
+                    px[a] = to_u8(alpha);
+                }
+            }
         }
+        row_done(row);
     });
     image
 }
 
-/// `x + amount · (x − blur(x))` on every colour channel; alpha stays.
-pub(crate) fn unsharp_mask(image: DynamicImage, amount: f64, sigma: f32) -> DynamicImage {
+/// `x + amount · (x − blur(x))` on every colour channel; alpha stays. Each row is handed to
+/// `row_done` once it is sharpened.
+fn unsharp_mask(
+    image: DynamicImage,
+    amount: f64,
+    sigma: f32,
+    row_done: &mut dyn FnMut(&[u8]),
+) -> DynamicImage {
     if amount <= 0.0 || image.width() == 0 || image.height() == 0 {
         return image;
     }
@@ -108,6 +152,7 @@ pub(crate) fn unsharp_mask(image: DynamicImage, amount: f64, sigma: f32) -> Dyna
                 px[c] = to_u8(sharpened);
             }
         }
+        row_done(row);
     });
     image
 }
@@ -477,7 +522,7 @@ mod tests {
     #[test]
     fn blur_softens_an_edge_and_keeps_flat_areas() {
         for sigma in [0.8, 1.9, 5.0, 50.0] {
-            let out = gaussian_blur(DynamicImage::ImageRgb8(edge()), sigma).to_rgb8();
+            let out = gaussian_blur(DynamicImage::ImageRgb8(edge()), sigma, &mut |_| {}).to_rgb8();
             assert_eq!(out.dimensions(), (40, 30));
             let near = out[(19, 15)];
             assert!(near[0] > 10 && near[0] < 245, "sigma {sigma}: {near:?}");
@@ -586,7 +631,7 @@ mod tests {
                 Rgba([0, 0, 255, 255])
             }
         });
-        let out = gaussian_blur(DynamicImage::ImageRgba8(image), 2.0).to_rgba8();
+        let out = gaussian_blur(DynamicImage::ImageRgba8(image), 2.0, &mut |_| {}).to_rgba8();
         let p = out[(10, 5)];
         assert!(p[0] < 3, "red bled into {p:?}");
         assert!(p[3] > 60 && p[3] < 200, "alpha is blurred: {p:?}");
@@ -597,36 +642,66 @@ mod tests {
         let gray =
             DynamicImage::ImageLuma8(GrayImage::from_fn(20, 20, |x, _| Luma([(x * 12) as u8])));
         assert!(matches!(
-            gaussian_blur(gray.clone(), 3.0),
+            gaussian_blur(gray.clone(), 3.0, &mut |_| {}),
             DynamicImage::ImageLuma8(_)
         ));
         assert!(matches!(
-            unsharp_mask(gray, 1.0, 1.0),
+            unsharp_mask(gray, 1.0, 1.0, &mut |_| {}),
             DynamicImage::ImageLuma8(_)
         ));
     }
 
     #[test]
     fn unsharp_mask_adds_contrast_at_edges_and_keeps_alpha() {
-        let soft = gaussian_blur(DynamicImage::ImageRgb8(edge()), 1.5);
-        let sharp = unsharp_mask(soft.clone(), 2.0, 1.5);
+        let soft = gaussian_blur(DynamicImage::ImageRgb8(edge()), 1.5, &mut |_| {});
+        let sharp = unsharp_mask(soft.clone(), 2.0, 1.5, &mut |_| {});
         assert!(variance(&sharp) > variance(&soft));
         let rgba = RgbaImage::from_fn(16, 16, |x, y| {
             Rgba([(x * 16) as u8, 50, 50, (y * 16) as u8])
         });
-        let out = unsharp_mask(DynamicImage::ImageRgba8(rgba.clone()), 2.0, 1.0).to_rgba8();
+        let out = unsharp_mask(
+            DynamicImage::ImageRgba8(rgba.clone()),
+            2.0,
+            1.0,
+            &mut |_| {},
+        )
+        .to_rgba8();
         for (a, b) in rgba.pixels().zip(out.pixels()) {
             assert_eq!(a[3], b[3]);
         }
     }
 
     #[test]
+    fn every_final_row_is_handed_over_once_in_order() {
+        let rgb = DynamicImage::ImageRgb8(edge());
+        for query in [
+            "blur=3",
+            "sharp_amount=70",
+            "blur=3&sharp_amount=70",
+            "blur=1&sharp_amount=1",
+            "brightness=0.1",
+        ] {
+            let parsed = crate::query::parse_query(query, true).unwrap();
+            let mut rows = Vec::new();
+            let out = apply_with_rows(rgb.clone(), &parsed, &mut |row| rows.extend_from_slice(row))
+                .unwrap();
+            assert_eq!(rows, out.as_bytes(), "{query}");
+            assert_eq!(out, apply(rgb.clone(), &parsed).unwrap(), "{query}");
+        }
+    }
+
+    #[test]
     fn tiny_images_and_huge_sigmas_are_safe() {
         let one = DynamicImage::ImageRgb8(RgbImage::from_pixel(1, 1, Rgb([9, 8, 7])));
-        assert_eq!(gaussian_blur(one.clone(), 50.0), one);
-        assert_eq!(unsharp_mask(one.clone(), 2.0, 5.5), one);
+        assert_eq!(gaussian_blur(one.clone(), 50.0, &mut |_| {}), one);
+        assert_eq!(unsharp_mask(one.clone(), 2.0, 5.5, &mut |_| {}), one);
         let thin = DynamicImage::ImageRgb8(RgbImage::from_fn(3, 100, |_, y| Rgb([y as u8, 0, 0])));
-        assert_eq!(gaussian_blur(thin, 50.0).to_rgb8().dimensions(), (3, 100));
+        assert_eq!(
+            gaussian_blur(thin, 50.0, &mut |_| {})
+                .to_rgb8()
+                .dimensions(),
+            (3, 100)
+        );
     }
 
     #[test]
@@ -637,12 +712,12 @@ mod tests {
         }));
         for blur in [1.0, 4.0, 8.0, 11.0, 12.0, 20.0, 100.0] {
             let start = std::time::Instant::now();
-            let _ = gaussian_blur(big.clone(), blur_sigma(blur));
+            let _ = gaussian_blur(big.clone(), blur_sigma(blur), &mut |_| {});
             eprintln!("blur={blur}: {:.2} ms", start.elapsed().as_secs_f64() * 1e3);
         }
         for radius in [1.0, 10.0, 100.0] {
             let start = std::time::Instant::now();
-            let _ = unsharp_mask(big.clone(), 1.0, sharpen_sigma(radius));
+            let _ = unsharp_mask(big.clone(), 1.0, sharpen_sigma(radius), &mut |_| {});
             eprintln!(
                 "sharp_radius={radius}: {:.2} ms",
                 start.elapsed().as_secs_f64() * 1e3

@@ -168,6 +168,33 @@ fn re_encoding_alone_writes_what_the_whole_pipeline_writes() {
 }
 
 #[test]
+fn effects_that_come_last_write_what_the_whole_pipeline_writes() {
+    // Blur and sharpening hand their rows to the JPEG encoder as they finish them; `pad=0`
+    // changes nothing but is not streamed, so it takes the whole pipeline.
+    for name in ["orient6-landscape.jpg", "gray-concert.jpg"] {
+        let Some(input) = common::corpus_file(name) else {
+            return;
+        };
+        for query in [
+            "width=300&blur=3&quality=70",
+            "width=300&sharp_amount=80&quality=70&interlace=true",
+            "blur=2&sharp_amount=40&sharp_radius=20&quality_min=40",
+            "width=200&sharp_amount=1",
+        ] {
+            let streamed = process(&input, query).unwrap();
+            let whole = process(&input, &format!("{query}&pad=0")).unwrap();
+            assert_eq!(streamed.data, whole.data, "{name} {query}");
+            assert_eq!(
+                (streamed.width, streamed.height, streamed.quality),
+                (whole.width, whole.height, whole.quality),
+                "{name} {query}"
+            );
+            assert_eq!(streamed.warnings, whole.warnings, "{name} {query}");
+        }
+    }
+}
+
+#[test]
 fn exif_travels_with_orientation_reset_unless_stripped() {
     let Some(input) = common::corpus_file("orient6-landscape.jpg") else {
         return;
