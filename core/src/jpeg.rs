@@ -503,9 +503,14 @@ const STRIPS_IN_FLIGHT: usize = 2;
 pub(crate) struct RowSink {
     row_bytes: usize,
     strip: Vec<u8>,
-    /// Where full strips go, and where written ones come back to be filled again. Without an
-    /// encoding thread, every row is kept in `strip`.
-    encoder: Option<(SyncSender<Vec<u8>>, Receiver<Vec<u8>>)>,
+    /// Without an encoding thread, every row is kept in `strip`.
+    encoder: Option<EncoderChannel>,
+}
+
+/// Where full strips go, and where written ones come back to be filled again.
+struct EncoderChannel {
+    strips: SyncSender<Vec<u8>>,
+    written: Receiver<Vec<u8>>,
 }
 
 impl RowSink {
@@ -529,7 +534,7 @@ impl RowSink {
     }
 
     fn send_strip(&mut self) {
-        let Some((strips, written)) = &self.encoder else {
+        let Some(EncoderChannel { strips, written }) = &self.encoder else {
             return;
         };
         if self.strip.is_empty() {
@@ -569,7 +574,10 @@ pub(crate) fn encode_rows(
     let mut sink = RowSink {
         row_bytes,
         strip: Vec::new(),
-        encoder: Some((sender, written)),
+        encoder: Some(EncoderChannel {
+            strips: sender,
+            written,
+        }),
     };
     // Shared with the thread, so that `produce` can still run here when no thread starts.
     let job = Mutex::new(Some(produce));
