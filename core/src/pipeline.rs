@@ -12,6 +12,7 @@ use image::DynamicImage::{ImageLuma8, ImageRgb8};
 
 use crate::Options;
 use crate::auto_quality;
+use crate::cores;
 use crate::decode;
 use crate::encode::{self, EncodeSettings};
 use crate::error::Result;
@@ -162,6 +163,7 @@ impl Pipeline {
     /// assert_eq!(output.width, 400);
     /// ```
     pub fn run(&self, input: &[u8], options: &Options) -> Result<Output> {
+        let _running = cores::Running::start();
         if self.parsed.is_set("recognition") {
             return self.run_recognition(input, options);
         }
