@@ -23,7 +23,6 @@ use mozjpeg_sys::{
     jpeg_std_error,
 };
 
-use crate::cores;
 use crate::error::{Error, ErrorKind, Result};
 
 /// What the header segments of a JPEG say, read before any pixel is decoded.
@@ -551,10 +550,9 @@ impl RowSink {
 
 /// Encodes a `width`×`height` image (8-bit gray or RGB, as `color_space` says) whose rows
 /// `produce` hands to a [`RowSink`] on a second thread, while this thread encodes the rows
-/// already handed over, as libvips' write-behind sink does. When the running transforms leave
-/// no core free ([`cores::one_to_spare`]), the rows are made first and encoded after, on this
-/// thread. The output is byte for byte that of [`encode`] of the same rows either way. An
-/// error of `produce` is the one reported.
+/// already handed over, as libvips' write-behind sink does. Callers use it only when a core
+/// is free ([`crate::cores::one_to_spare`]). The output is byte for byte that of [`encode`] of
+/// the same rows. An error of `produce` is the one reported.
 ///
 /// The encoder stays on the calling thread because its large buffers are best allocated
 /// where the allocator's caches live: on a new thread each call, every one was faulted in
@@ -566,11 +564,11 @@ pub(crate) fn encode_rows(
     settings: &JpegSettings<'_>,
     produce: impl FnOnce(&mut RowSink) -> Result<()> + Send,
 ) -> Result<Vec<u8>> {
-    let second_thread = cores::one_to_spare();
-    encode_rows_with(second_thread, color_space, width, height, settings, produce)
+    encode_rows_with(true, color_space, width, height, settings, produce)
 }
 
-/// [`encode_rows`], with `produce` on a second thread or not.
+/// [`encode_rows`], with `produce` on a second thread or, when `second_thread` is false or no
+/// thread can be had, first.
 fn encode_rows_with(
     second_thread: bool,
     color_space: ColorSpace,
@@ -613,10 +611,11 @@ fn encode_rows_with(
             None
         };
         let Some(producing) = producing else {
-            // No core to spare, or no thread to be had: every row is kept, then encoded.
+            // No thread: every row is kept, then encoded. The image's size has passed the
+            // limits, so its rows are allocated at once.
             let mut sink = RowSink {
                 row_bytes,
-                strip: Vec::new(),
+                strip: Vec::with_capacity(row_bytes * height as usize),
                 encoder: None,
             };
             let produce = take_job().ok_or_else(|| Error::internal("row producer lost"))?;

@@ -233,7 +233,11 @@ impl Pipeline {
             icc: icc.as_deref(),
         };
 
-        if let Some(header) = self.unchanged_jpeg(&source, orientation, &rotation) {
+        // With a core to spare, JPEG output is encoded while its rows are made (on the other
+        // core): here when the pixels stay as decoded, below when blur or sharpening ends.
+        let write_behind = cores::one_to_spare();
+        let unchanged = write_behind.then(|| self.unchanged_jpeg(&source, orientation, &rotation));
+        if let Some(header) = unchanged.flatten() {
             let (format, vary_accept) = self.output_format(input_format, false, options);
             if format == Format::Jpeg && !auto_quality::searches(query) {
                 warn_unused_encoder_options(query, format, &mut warnings);
@@ -277,7 +281,8 @@ impl Pipeline {
             cropped: region.is_some(),
         };
         image = self.transform_before_effects(image, &prepared, &rotation, &mut context)?;
-        if self.effects_come_last() && matches!(image, ImageRgb8(_) | ImageLuma8(_)) {
+        if write_behind && self.effects_come_last() && matches!(image, ImageRgb8(_) | ImageLuma8(_))
+        {
             let (format, vary_accept) = self.output_format(input_format, false, options);
             if format == Format::Jpeg && !auto_quality::searches(query) {
                 let (width, height) = (image.width(), image.height());
