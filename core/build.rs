@@ -12,6 +12,10 @@
 //!    given at most 60 s so a build can never hang on another cargo's lock.
 //!
 //! With the `vips` feature it also links libvips, with the flags `pkg-config --libs vips` gives.
+//!
+//! On Linux it asks the final link to send libjpeg's large allocations to Rust's allocator
+//! (`src/jpeg_memory.rs`): for this crate's tests and examples directly, and for the bindings
+//! through the `links` metadata (`DEP_PICSMITH_LINK_ARGS`), which their build scripts pass on.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -40,6 +44,11 @@ fn main() {
         .unwrap_or_else(|e| panic!("picsmith: cannot copy {}: {e}", model.display()));
     if std::env::var_os("CARGO_FEATURE_VIPS").is_some() {
         link_vips();
+    }
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        let wrap = "-Wl,--wrap=jpeg_get_large,--wrap=jpeg_free_large";
+        println!("cargo:rustc-link-arg={wrap}");
+        println!("cargo:link_args={wrap}");
     }
 }
 
