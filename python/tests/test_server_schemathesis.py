@@ -2,7 +2,8 @@
 
 Every documented operation gets a bounded number of generated requests, valid and invalid, signed
 in with a valid key the way its security scheme says, so the generated data reaches the
-handlers. None may answer with a 5xx.
+handlers. None may answer with a 5xx, except the documented `501 unsupported` of a parameter the
+engine declares but leaves to the upload endpoints (`cache_*` on a render).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from conftest import FIXTURES, RunningServer  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from schemathesis.generation import GenerationMode  # noqa: E402
 
+import picsmith  # noqa: E402
 from picsmith.server import ServerConfig, create_app, openapi  # noqa: E402
 
 KEY = "schemathesis-key-0123456789"
@@ -52,6 +54,15 @@ def _credentials(operation: object) -> tuple[dict[str, str], dict[str, str]]:
     return headers, {}
 
 
+def _is_declared_unsupported(response: object) -> bool:
+    """A typed 501 naming one of the parameters the engine declares but does not implement."""
+    if response.status_code != 501:
+        return False
+    error = response.json().get("error", {})
+    unimplemented = {p["name"] for p in picsmith.parameters() if not p["implemented"]}
+    return error.get("code") == "unsupported" and error.get("parameter") in unimplemented
+
+
 def _has_inputs(operation: object) -> bool:
     raw = operation.definition.raw
     return bool(raw.get("parameters") or raw.get("requestBody"))
@@ -78,7 +89,7 @@ def test_generated_requests_never_get_a_server_error(
         if query:
             case.query = {**(case.query or {}), **query}
         response = case.call(base_url=server_url, headers=headers, timeout=30)
-        assert response.status_code < 500, (
+        assert response.status_code < 500 or _is_declared_unsupported(response), (
             f"{case.method} {case.formatted_path} {case.query}: "
             f"{response.status_code} {response.text}"
         )
