@@ -4,10 +4,11 @@
 //! tables, progressive coding and progressive decoding) from `jpeg_get_large`, which
 //! `jmemnobs.c` maps to the C library's `malloc`. glibc returns buffers that large to the
 //! system when they are freed, so every image maps them again and faults in every page: 14 ms
-//! of a 6-megapixel re-encode. The linker's `--wrap` (set where the bindings are linked)
-//! sends those calls here instead, to the allocator the process uses for Rust (mimalloc in the
-//! bindings, which keeps freed pages for the next image). Without the flag these functions are
-//! never called and libjpeg keeps its own.
+//! of a 6-megapixel re-encode. The linker's `--wrap`, which build.rs asks for in this crate's
+//! tests and examples and in the bindings' links, sends those calls here instead, to the
+//! allocator the process uses for Rust (mimalloc in the bindings, which keeps freed pages for
+//! the next image). Without the flag these functions are never called and libjpeg keeps its
+//! own.
 
 use std::alloc::{Layout, alloc, dealloc};
 use std::ffi::c_void;
