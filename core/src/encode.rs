@@ -13,7 +13,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;
 use crate::jpeg::{self, JpegSettings};
 use crate::mp4;
-use mozjpeg::ColorSpace;
+use mozjpeg_sys::J_COLOR_SPACE as ColorSpace;
 
 /// rav1e speed 8 (of 0-10) at 8 bits: a 1.1-megapixel photo at quality 80 encodes in 0.55 s on
 /// two cores. 10 bits (ravif's default) took 0.98 s for the same PSNR and more bytes; speed 6

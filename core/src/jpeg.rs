@@ -1,8 +1,9 @@
 //! JPEG through libjpeg-turbo (the mozjpeg build, with SIMD): a header walk of our own, decode
-//! with DCT scaling (shrink-on-load), and encode.
+//! with DCT scaling (shrink-on-load), and encode ([`compress`], whose statistics pass for
+//! optimised Huffman tables is [`statistics`]).
 //!
-//! libjpeg reports errors by calling a handler that must not return; the mozjpeg crate turns
-//! that into an unwind, so every call into it runs inside [`guarded`]. Warnings (premature end
+//! libjpeg reports errors by calling a handler that must not return; [`error_manager`]'s
+//! handler unwinds instead, so every call into libjpeg runs inside [`guarded`]. Warnings (premature end
 //! of data, corrupt entropy data) are fatal here, as with sharp's default `failOn: 'warning'`:
 //! otherwise a truncated upload decodes to a grey half-image and is served as if it were fine.
 
@@ -14,16 +15,19 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread;
 
 use image::{DynamicImage, GrayImage, RgbImage};
-use mozjpeg::compress::CompressStarted;
-use mozjpeg::{ColorSpace, Compress, Marker};
 use mozjpeg_sys::{
-    jpeg_common_struct, jpeg_create_decompress, jpeg_crop_scanline, jpeg_decompress_struct,
-    jpeg_destroy_decompress, jpeg_error_mgr, jpeg_finish_decompress, jpeg_mem_src,
-    jpeg_read_header, jpeg_read_scanlines, jpeg_skip_scanlines, jpeg_start_decompress,
-    jpeg_std_error,
+    J_COLOR_SPACE as ColorSpace, jpeg_common_struct, jpeg_create_decompress, jpeg_crop_scanline,
+    jpeg_decompress_struct, jpeg_destroy_decompress, jpeg_error_mgr, jpeg_finish_decompress,
+    jpeg_mem_src, jpeg_read_header, jpeg_read_scanlines, jpeg_skip_scanlines,
+    jpeg_start_decompress, jpeg_std_error,
 };
 
 use crate::error::{Error, ErrorKind, Result};
+
+mod compress;
+mod statistics;
+
+use compress::{Compressor, Counting};
 
 /// What the header segments of a JPEG say, read before any pixel is decoded.
 #[derive(Debug, Default)]
@@ -432,7 +436,6 @@ pub(crate) struct JpegSettings<'a> {
 pub(crate) const MAX_EXIF_BYTES: usize = 65533 - EXIF_SIGNATURE.len();
 
 /// Splits a profile into APP2 payloads numbered from 1, as the ICC specification (B.4) says.
-/// (mozjpeg's own `write_icc_profile` numbers from 0, which conforming readers reject.)
 fn icc_chunks(icc: &[u8]) -> Vec<Vec<u8>> {
     const MAX_DATA: usize = 65533 - ICC_SIGNATURE.len() - 2;
     let count = icc.len().div_ceil(MAX_DATA);
@@ -458,9 +461,9 @@ pub(crate) fn encode(image: &DynamicImage, settings: &JpegSettings<'_>) -> Resul
     };
     let (width, height) = (image.width(), image.height());
     guarded(|| {
-        let mut started = start_encoder(color_space, width, height, settings)?;
-        started.write_scanlines(image.as_bytes())?;
-        started.finish()
+        let mut compressor = start_encoder(color_space, width, height, settings);
+        compressor.write_scanlines(image.as_bytes())?;
+        Ok(compressor.finish())
     })
 }
 
@@ -470,26 +473,24 @@ fn start_encoder(
     width: u32,
     height: u32,
     settings: &JpegSettings<'_>,
-) -> io::Result<CompressStarted<Vec<u8>>> {
-    let mut compress = Compress::new(color_space);
-    compress.set_fastest_defaults();
-    compress.set_size(width as usize, height as usize);
-    compress.set_quality(settings.quality as f32);
-    compress.set_optimize_coding(true);
-    if settings.progressive {
-        compress.set_progressive_mode();
-    }
-    let capacity = width as usize * height as usize / 4;
-    let mut started = compress.start_compress(Vec::with_capacity(capacity))?;
+) -> Box<Compressor> {
+    let mut compressor = Compressor::start(
+        color_space,
+        width,
+        height,
+        settings.quality,
+        settings.progressive,
+        Counting::Fast,
+    );
     if let Some(exif) = settings.exif.filter(|e| e.len() <= MAX_EXIF_BYTES) {
-        started.write_marker(Marker::APP(1), &[EXIF_SIGNATURE, exif].concat());
+        compressor.write_app_marker(1, &[EXIF_SIGNATURE, exif].concat());
     }
     if let Some(icc) = settings.icc {
         for chunk in icc_chunks(icc) {
-            started.write_marker(Marker::APP(2), &chunk);
+            compressor.write_app_marker(2, &chunk);
         }
     }
-    Ok(started)
+    compressor
 }
 
 /// Rows handed to the encoding thread at a time: about 290 KB of a 3000-pixel-wide RGB
@@ -621,22 +622,22 @@ fn encode_rows_with(
             let produce = take_job().ok_or_else(|| Error::internal("row producer lost"))?;
             produce(&mut sink)?;
             return guarded(|| {
-                let mut started = start_encoder(color_space, width, height, settings)?;
-                started.write_scanlines(&sink.strip)?;
-                started.finish()
+                let mut compressor = start_encoder(color_space, width, height, settings);
+                compressor.write_scanlines(&sink.strip)?;
+                Ok(compressor.finish())
             });
         };
         let encoded = guarded(|| {
-            let mut started = start_encoder(color_space, width, height, settings)?;
+            let mut compressor = start_encoder(color_space, width, height, settings);
             let mut rows = 0;
             for strip in strips {
-                started.write_scanlines(&strip)?;
+                compressor.write_scanlines(&strip)?;
                 rows += strip.len() / row_bytes;
                 let _ = give_back.try_send(strip);
             }
             // Fewer rows: `produce` failed, and its error is the one to report.
             if rows == height as usize {
-                started.finish().map(Some)
+                Ok(Some(compressor.finish()))
             } else {
                 Ok(None)
             }
