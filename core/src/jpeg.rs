@@ -3,9 +3,10 @@
 //! optimised Huffman tables is [`statistics`]).
 //!
 //! libjpeg reports errors by calling a handler that must not return; [`error_manager`]'s
-//! handler unwinds instead, so every call into libjpeg runs inside [`guarded`]. Warnings (premature end
-//! of data, corrupt entropy data) are fatal here, as with sharp's default `failOn: 'warning'`:
-//! otherwise a truncated upload decodes to a grey half-image and is served as if it were fine.
+//! handler unwinds instead, so every call into libjpeg runs inside [`guarded`]. Warnings
+//! (premature end of data, corrupt entropy data) are fatal here, as with sharp's default
+//! `failOn: 'warning'`: otherwise a truncated upload decodes to a grey half-image and is served
+//! as if it were fine.
 
 use std::io;
 use std::os::raw::{c_int, c_ulong};
