@@ -136,10 +136,10 @@ fn open_vips(bytes: &[u8], format: Format, page: u32) -> Result<Source<'_>> {
     let (width, height) = loaded.size();
     let orientation = loaded.orientation();
     let mut exif = loaded.exif();
-    if format != Format::Tiff {
-        if let Some(tiff) = exif.as_mut() {
-            exif::reset_orientation(tiff);
-        }
+    if format != Format::Tiff
+        && let Some(tiff) = exif.as_mut()
+    {
+        exif::reset_orientation(tiff);
     }
     Ok(Source {
         bytes,

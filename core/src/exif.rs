@@ -467,10 +467,10 @@ fn pointers(tiff: &[u8]) -> Vec<(u16, u32)> {
     };
     let mut found = Vec::new();
     for entry in tiff.entries(ifd0) {
-        if matches!(entry.tag, EXIF_POINTER | GPS_POINTER) {
-            if let Some(offset) = tiff.integer(&entry) {
-                found.push((entry.tag, offset));
-            }
+        if matches!(entry.tag, EXIF_POINTER | GPS_POINTER)
+            && let Some(offset) = tiff.integer(&entry)
+        {
+            found.push((entry.tag, offset));
         }
     }
     if let Some(&(_, exif_ifd)) = found.iter().find(|(tag, _)| *tag == EXIF_POINTER) {
@@ -552,10 +552,11 @@ fn numeric_check(text: String) -> Json {
     if !numeric {
         return Json::String(text);
     }
-    if fraction.is_none() && exponent.is_none() {
-        if let Ok(integer) = trimmed.trim_start_matches('+').parse::<i64>() {
-            return Json::from(integer);
-        }
+    if fraction.is_none()
+        && exponent.is_none()
+        && let Ok(integer) = trimmed.trim_start_matches('+').parse::<i64>()
+    {
+        return Json::from(integer);
     }
     match trimmed
         .parse::<f64>()

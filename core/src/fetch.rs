@@ -346,10 +346,10 @@ impl Fetcher {
         };
         for _ in 0..=MAX_REDIRECTS {
             let mut get = client.get(current.clone());
-            if let Some(host) = &host_header {
-                if current.host_str().map(str::to_owned) == first_host {
-                    get = get.header(reqwest::header::HOST, host.as_str());
-                }
+            if let Some(host) = &host_header
+                && current.host_str().map(str::to_owned) == first_host
+            {
+                get = get.header(reqwest::header::HOST, host.as_str());
             }
             let response = get
                 .send()
@@ -373,10 +373,10 @@ impl Fetcher {
             if !status.is_success() {
                 return Err(upstream(current.as_str(), format!("answered {status}")));
             }
-            if let Some(length) = response.content_length() {
-                if length > max_bytes {
-                    return Err(too_large(current.as_str(), max_bytes));
-                }
+            if let Some(length) = response.content_length()
+                && length > max_bytes
+            {
+                return Err(too_large(current.as_str(), max_bytes));
             }
             let mut body = Vec::new();
             let mut stream = response.bytes_stream();

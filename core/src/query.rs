@@ -418,16 +418,15 @@ fn parse_crop(text: &str) -> Option<Crop> {
 /// Rules that involve more than one parameter.
 fn check_combinations(parsed: &ParsedQuery) -> Result<()> {
     let values = &parsed.values;
-    if let Some(Value::Crop(Crop::Mode(mode))) = values.get("crop") {
-        if crate::ops::geometry::needs_box(mode)
-            && !(values.contains_key("width") && values.contains_key("height"))
-        {
-            return Err(Error::for_parameter(
-                ErrorKind::InvalidParameter,
-                "crop",
-                format!("crop={mode} needs both 'width' and 'height'"),
-            ));
-        }
+    if let Some(Value::Crop(Crop::Mode(mode))) = values.get("crop")
+        && crate::ops::geometry::needs_box(mode)
+        && !(values.contains_key("width") && values.contains_key("height"))
+    {
+        return Err(Error::for_parameter(
+            ErrorKind::InvalidParameter,
+            "crop",
+            format!("crop={mode} needs both 'width' and 'height'"),
+        ));
     }
     if values.contains_key("trim_color") && !values.contains_key("trim") {
         return Err(Error::for_parameter(

@@ -136,7 +136,7 @@ impl Compressor {
 
     /// Compresses whole rows of pixels, top to bottom.
     pub(super) fn write_scanlines(&mut self, rows: &[u8]) -> io::Result<()> {
-        if self.row_bytes == 0 || rows.len() % self.row_bytes != 0 {
+        if self.row_bytes == 0 || !rows.len().is_multiple_of(self.row_bytes) {
             return Err(io::Error::other("scanlines are not whole rows"));
         }
         for group in rows.chunks(ROWS_PER_CALL * self.row_bytes) {

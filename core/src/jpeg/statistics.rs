@@ -413,7 +413,7 @@ mod tests {
                         // Magnitudes of every category from 1 to 10, either sign.
                         let bits = 1 + sequence.next() % 10;
                         let magnitude = (sequence.next() % (1 << bits)).max(1) as i16;
-                        *value = if sequence.next() % 2 == 0 {
+                        *value = if sequence.next().is_multiple_of(2) {
                             magnitude
                         } else {
                             -magnitude

@@ -307,18 +307,18 @@ pub(crate) fn check_mark(parsed: &ParsedQuery) -> Result<()> {
     if values.contains_key("mark_upscale") && !values.contains_key("mark_scale") {
         return Err(needs("mark_upscale", "mark_scale"));
     }
-    if let Some(Value::Text(pos)) = values.get("mark_pos") {
-        if parse_position(pos).is_none() {
-            return Err(Error::for_parameter(
-                ErrorKind::InvalidParameter,
-                "mark_pos",
-                format!(
-                    "invalid value '{pos}' for parameter 'mark_pos': expected one of {}, or two \
+    if let Some(Value::Text(pos)) = values.get("mark_pos")
+        && parse_position(pos).is_none()
+    {
+        return Err(Error::for_parameter(
+            ErrorKind::InvalidParameter,
+            "mark_pos",
+            format!(
+                "invalid value '{pos}' for parameter 'mark_pos': expected one of {}, or two \
                      joined by | or , (top|left)",
-                    POSITIONS.join(", ")
-                ),
-            ));
-        }
+                POSITIONS.join(", ")
+            ),
+        ));
     }
     Ok(())
 }
@@ -353,13 +353,13 @@ pub(crate) fn apply(
             );
         }
     }
-    if let Some(location) = mark {
-        if let Err(err) = draw_mark(&mut canvas, &location, query, context) {
-            if query.flag("mark_required") {
-                return Err(err);
-            }
-            context.warn("mark", format!("watermark skipped: {}", err.message()));
+    if let Some(location) = mark
+        && let Err(err) = draw_mark(&mut canvas, &location, query, context)
+    {
+        if query.flag("mark_required") {
+            return Err(err);
         }
+        context.warn("mark", format!("watermark skipped: {}", err.message()));
     }
     let composed = DynamicImage::ImageRgba8(canvas);
     // Drawing over an opaque image leaves it opaque: keep it without an alpha channel.

@@ -130,10 +130,10 @@ impl Catalog {
             if path.is_empty() {
                 return Err(bad_setting(setting, "sqlite:// needs a file"));
             }
-            if path != ":memory:" {
-                if let Some(parent) = std::path::Path::new(path).parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| bad_setting(setting, e))?;
-                }
+            if path != ":memory:"
+                && let Some(parent) = std::path::Path::new(path).parent()
+            {
+                std::fs::create_dir_all(parent).map_err(|e| bad_setting(setting, e))?;
             }
             let url = if setting.contains("mode=") {
                 setting.to_owned()

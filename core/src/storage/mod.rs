@@ -974,10 +974,9 @@ impl Library {
                     inner.blobs.delete(&replaced.blob_key).await.ok();
                     if replaced.sha256 != record.sha256
                         && !inner.catalog.has_content(&replaced.sha256).await?
+                        && let Some(cache) = &inner.derived
                     {
-                        if let Some(cache) = &inner.derived {
-                            cache.invalidate(&replaced.sha256);
-                        }
+                        cache.invalidate(&replaced.sha256);
                     }
                     Ok(())
                 }
@@ -1030,10 +1029,10 @@ impl Library {
         if let Some((record, key)) = catalog.get_by_path(&format!("/{trimmed}")).await? {
             return Ok((Some(record), key));
         }
-        if !trimmed.contains('/') {
-            if let Some((record, key)) = catalog.get(trimmed).await? {
-                return Ok((Some(record), key));
-            }
+        if !trimmed.contains('/')
+            && let Some((record, key)) = catalog.get(trimmed).await?
+        {
+            return Ok((Some(record), key));
         }
         if trimmed
             .split('/')
@@ -1130,14 +1129,14 @@ impl Library {
                 ));
             }
             // A record knows its checksum, so a cached variant needs no read of the original.
-            if let (Some(cache_key), Some(cache)) = (pipeline.cache_key(accept), &inner.derived) {
-                if let Some(output) = cache.get(&record.sha256, &cache_key, pipeline.warnings()) {
-                    return Ok(Rendered {
-                        output,
-                        cache_hit: true,
-                        record: Some(record.clone()),
-                    });
-                }
+            if let (Some(cache_key), Some(cache)) = (pipeline.cache_key(accept), &inner.derived)
+                && let Some(output) = cache.get(&record.sha256, &cache_key, pipeline.warnings())
+            {
+                return Ok(Rendered {
+                    output,
+                    cache_hit: true,
+                    record: Some(record.clone()),
+                });
             }
         }
         let data = self.block_on(inner.blobs.get(&key))?;
@@ -1160,16 +1159,15 @@ impl Library {
             Some(record) => record.sha256.clone(),
             None => hex(&Sha256::digest(data)),
         };
-        if record.is_none() {
-            if let (Some(cache_key), Some(cache)) = (&cache_key, &inner.derived) {
-                if let Some(output) = cache.get(&sha256, cache_key, pipeline.warnings()) {
-                    return Ok(Rendered {
-                        output,
-                        cache_hit: true,
-                        record: None,
-                    });
-                }
-            }
+        if record.is_none()
+            && let (Some(cache_key), Some(cache)) = (&cache_key, &inner.derived)
+            && let Some(output) = cache.get(&sha256, cache_key, pipeline.warnings())
+        {
+            return Ok(Rendered {
+                output,
+                cache_hit: true,
+                record: None,
+            });
         }
         let options = Options {
             accept: accept.map(str::to_owned),
@@ -1245,10 +1243,10 @@ impl Library {
             let deleted = inner.catalog.delete(&ids).await?;
             for (record, key) in &deleted {
                 inner.blobs.delete(key).await?;
-                if !inner.catalog.has_content(&record.sha256).await? {
-                    if let Some(cache) = &inner.derived {
-                        cache.invalidate(&record.sha256);
-                    }
+                if !inner.catalog.has_content(&record.sha256).await?
+                    && let Some(cache) = &inner.derived
+                {
+                    cache.invalidate(&record.sha256);
                 }
             }
             Ok(deleted.into_iter().map(|(r, _)| r).collect())
@@ -1344,10 +1342,10 @@ impl Library {
                 let gone = inner.catalog.delete(chunk).await?;
                 for (record, key) in &gone {
                     inner.blobs.delete(key).await?;
-                    if !inner.catalog.has_content(&record.sha256).await? {
-                        if let Some(cache) = &inner.derived {
-                            cache.invalidate(&record.sha256);
-                        }
+                    if !inner.catalog.has_content(&record.sha256).await?
+                        && let Some(cache) = &inner.derived
+                    {
+                        cache.invalidate(&record.sha256);
                     }
                 }
                 Ok::<_, Error>(gone)

@@ -79,13 +79,13 @@ fn check(case: &Value) -> Result<bool, String> {
             if err.code() != code {
                 return Err(format!("expected error {code}, got {} ({err})", err.code()));
             }
-            if let Some(param) = expect.get("parameter") {
-                if err.parameter() != param.as_str() {
-                    return Err(format!(
-                        "expected parameter {param}, got {:?}",
-                        err.parameter()
-                    ));
-                }
+            if let Some(param) = expect.get("parameter")
+                && err.parameter() != param.as_str()
+            {
+                return Err(format!(
+                    "expected parameter {param}, got {:?}",
+                    err.parameter()
+                ));
             }
         }
         (Err(err), None) => return Err(format!("unexpected error {}: {err}", err.code())),
@@ -106,10 +106,10 @@ fn check(case: &Value) -> Result<bool, String> {
                     ("vary_accept", Value::from(out.vary_accept)),
                 ];
                 for (key, value) in actual {
-                    if let Some(want) = expect.get(key) {
-                        if *want != value {
-                            return Err(format!("{key} is {value}, expected {want}"));
-                        }
+                    if let Some(want) = expect.get(key)
+                        && *want != value
+                    {
+                        return Err(format!("{key} is {value}, expected {want}"));
                     }
                 }
                 if picsmith::Format::detect(&out.data) != Some(out.format) {
