@@ -11,8 +11,6 @@
 //! 3. the package directories `cargo metadata --offline` reports (vendored or patched sources),
 //!    given at most 60 s so a build can never hang on another cargo's lock.
 //!
-//! With the `vips` feature it also links libvips, with the flags `pkg-config --libs vips` gives.
-//!
 //! On Linux it asks the final link to send libjpeg's large allocations to Rust's allocator
 //! (`src/jpeg_memory.rs`): for this crate's tests and examples directly, and for the bindings
 //! through the `links` metadata (`DEP_PICSMITH_LINK_ARGS`), which their build scripts pass on.
@@ -42,35 +40,10 @@ fn main() {
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     std::fs::copy(&model, out.join(MODEL_FILE))
         .unwrap_or_else(|e| panic!("picsmith: cannot copy {}: {e}", model.display()));
-    if std::env::var_os("CARGO_FEATURE_VIPS").is_some() {
-        link_vips();
-    }
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
         let wrap = "-Wl,--wrap=jpeg_get_large,--wrap=jpeg_free_large";
         println!("cargo:rustc-link-arg={wrap}");
         println!("cargo:link_args={wrap}");
-    }
-}
-
-fn link_vips() {
-    println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
-    let output = Command::new("pkg-config")
-        .args(["--libs", "vips"])
-        .output()
-        .unwrap_or_else(|e| panic!("picsmith: the `vips` feature needs pkg-config: {e}"));
-    if !output.status.success() {
-        panic!(
-            "picsmith: the `vips` feature needs libvips >= 8.14 and its pkg-config file \
-             (Debian: apt-get install libvips-dev): {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    for flag in String::from_utf8_lossy(&output.stdout).split_whitespace() {
-        if let Some(dir) = flag.strip_prefix("-L") {
-            println!("cargo:rustc-link-search=native={dir}");
-        } else if let Some(lib) = flag.strip_prefix("-l") {
-            println!("cargo:rustc-link-lib={lib}");
-        }
     }
 }
 

@@ -63,9 +63,11 @@ pub(crate) fn encode(image: &DynamicImage, settings: &EncodeSettings<'_>) -> Res
             let webp = encode_webp(image, settings.quality, settings.lossless)?;
             embed_metadata(Format::Webp, webp, settings.exif, icc)
         }
+        // libaom through libvips where the system has it, rav1e otherwise.
         #[cfg(feature = "vips")]
-        Format::Avif => crate::vips::encode_avif(image, settings.quality, icc, settings.exif),
-        #[cfg(not(feature = "vips"))]
+        Format::Avif if crate::vips::available() => {
+            crate::vips::encode_avif(image, settings.quality, icc, settings.exif)
+        }
         Format::Avif => encode_avif(image, settings.quality, settings.exif),
         Format::Gif => encode_gif(image),
         #[cfg(feature = "vips")]
@@ -210,9 +212,8 @@ fn encode_webp(image: &DynamicImage, quality: u8, lossless: bool) -> Result<Vec<
     Ok(memory.to_vec())
 }
 
-/// AVIF through rav1e, for builds without libvips (which encode with libaom: see
+/// AVIF through rav1e, for builds and systems without libvips (which encode with libaom: see
 /// `vips::encode_avif`).
-#[cfg_attr(feature = "vips", allow(dead_code))]
 fn encode_avif(image: &DynamicImage, quality: u8, exif: Option<&[u8]>) -> Result<Vec<u8>> {
     let mut encoder = ravif::Encoder::new()
         .with_quality(quality as f32)

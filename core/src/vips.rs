@@ -1,12 +1,12 @@
 //! libvips as a second decoder (HEIF/HEIC, AVIF, JPEG XL, TIFF) and as the JPEG XL encoder,
 //! behind the same [`crate::decode::Source`] as the pure-Rust codecs.
 //!
-//! All the `unsafe` of the libvips path is in this module: [`ffi`] declares the few C calls
-//! picsmith makes (checked against Debian's libvips 8.14 headers), and the rest wraps them in
-//! safe types. Rules kept here:
-//! - libvips is initialised once ([`init`]), with its operation cache off: picsmith never
-//!   repeats an operation on the same image, and a cache would hold decoded pixels between
-//!   requests.
+//! All the `unsafe` of the libvips path is in this module: [`ffi`] opens libvips and finds the
+//! few C calls picsmith makes (checked against Debian's libvips 8.14 headers), and the rest
+//! wraps them in safe types. Rules kept here:
+//! - libvips is loaded and initialised once ([`init`]), when the first image needs it, with
+//!   its operation cache off: picsmith never repeats an operation on the same image, and a
+//!   cache would hold decoded pixels between requests.
 //! - Every failing call reads and clears the libvips error buffer ([`last_error`]).
 //! - Each loader is called by name for the format picsmith detected from the bytes, so libvips
 //!   never sniffs the input itself and never hands it to a loader picsmith did not choose
@@ -28,6 +28,7 @@ use crate::format::Format;
 /// `vips/image.h`, `vips/foreign.h` and `vips/colour.h` (8.14); C enums are `int`.
 mod ffi {
     use std::ffi::{c_char, c_int, c_void};
+    use std::sync::OnceLock;
 
     /// `VipsImage`, only ever behind a pointer.
     #[repr(C)]
@@ -49,101 +50,127 @@ mod ffi {
     pub const HEIF_COMPRESSION_AV1: c_int = 4;
     pub const SUBSAMPLE_OFF: c_int = 2;
 
-    unsafe extern "C" {
-        pub fn vips_init(argv0: *const c_char) -> c_int;
-        pub fn vips_version(flag: c_int) -> c_int;
-        pub fn vips_cache_set_max(max: c_int);
+    /// Declares the functions of [`Api`] once: their types, and the names they are looked up
+    /// by in the loaded library. A variadic function ends its arguments with `; ...`.
+    macro_rules! api {
+        ($(
+            $(#[$doc:meta])*
+            fn $name:ident($($arg:ident: $type:ty),* $(,)? $(; $variadic:tt)?) $(-> $returns:ty)?;
+        )*) => {
+            /// The libvips (and GLib) functions picsmith calls, found in the library [`load`]
+            /// opened, which stays loaded for the life of the process.
+            pub struct Api {
+                $(
+                    $(#[$doc])*
+                    pub $name: unsafe extern "C" fn($($type),* $(, $variadic)?) $(-> $returns)?,
+                )*
+                _library: libloading::Library,
+            }
+
+            impl Api {
+                /// # Safety
+                /// `library` must be libvips 8.x, whose functions have these types.
+                unsafe fn from(library: libloading::Library) -> Result<Api, libloading::Error> {
+                    // SAFETY: the caller vouches for the types; the pointers stay valid while
+                    // `_library` is loaded, which is as long as the table exists.
+                    unsafe {
+                        Ok(Api {
+                            $($name: *library.get(concat!(stringify!($name), "\0").as_bytes())?,)*
+                            _library: library,
+                        })
+                    }
+                }
+            }
+        };
+    }
+
+    api! {
+        fn vips_init(argv0: *const c_char) -> c_int;
+        fn vips_version(flag: c_int) -> c_int;
+        fn vips_cache_set_max(max: c_int);
         /// A copy of the error buffer (free with `g_free`); clears the buffer.
-        pub fn vips_error_buffer_copy() -> *mut c_char;
-        pub fn vips_error_clear();
-
-        // Loaders. Variadic: name/value option pairs ending with NULL.
-        pub fn vips_heifload_buffer(
+        fn vips_error_buffer_copy() -> *mut c_char;
+        fn vips_error_clear();
+        // Loaders and savers. Variadic: name/value option pairs ending with NULL.
+        fn vips_heifload_buffer(
             buf: *mut c_void,
             len: usize,
-            out: *mut *mut VipsImage,
+            out: *mut *mut VipsImage;
             ...
         ) -> c_int;
-        pub fn vips_tiffload_buffer(
+        fn vips_tiffload_buffer(
             buf: *mut c_void,
             len: usize,
-            out: *mut *mut VipsImage,
+            out: *mut *mut VipsImage;
             ...
         ) -> c_int;
-        pub fn vips_jxlload_buffer(
+        fn vips_jxlload_buffer(
             buf: *mut c_void,
             len: usize,
-            out: *mut *mut VipsImage,
+            out: *mut *mut VipsImage;
             ...
         ) -> c_int;
-        pub fn vips_jxlsave_buffer(
+        fn vips_jxlsave_buffer(
             image: *mut VipsImage,
             buf: *mut *mut c_void,
-            len: *mut usize,
+            len: *mut usize;
             ...
         ) -> c_int;
-        pub fn vips_heifsave_buffer(
+        fn vips_heifsave_buffer(
             image: *mut VipsImage,
             buf: *mut *mut c_void,
-            len: *mut usize,
+            len: *mut usize;
             ...
         ) -> c_int;
-
         // Header.
-        pub fn vips_image_get_width(image: *const VipsImage) -> c_int;
-        pub fn vips_image_get_height(image: *const VipsImage) -> c_int;
-        pub fn vips_image_get_bands(image: *const VipsImage) -> c_int;
-        pub fn vips_image_get_format(image: *const VipsImage) -> c_int;
-        pub fn vips_image_get_interpretation(image: *const VipsImage) -> c_int;
-        pub fn vips_image_hasalpha(image: *mut VipsImage) -> c_int;
-        pub fn vips_image_get_n_pages(image: *mut VipsImage) -> c_int;
-        pub fn vips_image_get_typeof(image: *const VipsImage, name: *const c_char) -> usize;
-        pub fn vips_image_get_int(
+        fn vips_image_get_width(image: *const VipsImage) -> c_int;
+        fn vips_image_get_height(image: *const VipsImage) -> c_int;
+        fn vips_image_get_bands(image: *const VipsImage) -> c_int;
+        fn vips_image_get_format(image: *const VipsImage) -> c_int;
+        fn vips_image_get_interpretation(image: *const VipsImage) -> c_int;
+        fn vips_image_hasalpha(image: *mut VipsImage) -> c_int;
+        fn vips_image_get_n_pages(image: *mut VipsImage) -> c_int;
+        fn vips_image_get_typeof(image: *const VipsImage, name: *const c_char) -> usize;
+        fn vips_image_get_int(
             image: *const VipsImage,
             name: *const c_char,
             out: *mut c_int,
         ) -> c_int;
-        pub fn vips_image_get_blob(
+        fn vips_image_get_blob(
             image: *const VipsImage,
             name: *const c_char,
             data: *mut *const c_void,
             len: *mut usize,
         ) -> c_int;
-        pub fn vips_image_set_blob_copy(
+        fn vips_image_set_blob_copy(
             image: *mut VipsImage,
             name: *const c_char,
             data: *const c_void,
             len: usize,
         );
-
         // Pixels.
-        pub fn vips_icc_transform(
+        fn vips_icc_transform(
             input: *mut VipsImage,
             out: *mut *mut VipsImage,
-            output_profile: *const c_char,
+            output_profile: *const c_char;
             ...
         ) -> c_int;
-        pub fn vips_colourspace(
+        fn vips_colourspace(
             input: *mut VipsImage,
             out: *mut *mut VipsImage,
-            space: c_int,
+            space: c_int;
             ...
         ) -> c_int;
-        pub fn vips_cast(
+        fn vips_cast(input: *mut VipsImage, out: *mut *mut VipsImage, format: c_int; ...) -> c_int;
+        fn vips_copy(input: *mut VipsImage, out: *mut *mut VipsImage; ...) -> c_int;
+        fn vips_extract_band(
             input: *mut VipsImage,
             out: *mut *mut VipsImage,
-            format: c_int,
+            band: c_int;
             ...
         ) -> c_int;
-        pub fn vips_copy(input: *mut VipsImage, out: *mut *mut VipsImage, ...) -> c_int;
-        pub fn vips_extract_band(
-            input: *mut VipsImage,
-            out: *mut *mut VipsImage,
-            band: c_int,
-            ...
-        ) -> c_int;
-        pub fn vips_image_write_to_memory(image: *mut VipsImage, size: *mut usize) -> *mut c_void;
-        pub fn vips_image_new_from_memory(
+        fn vips_image_write_to_memory(image: *mut VipsImage, size: *mut usize) -> *mut c_void;
+        fn vips_image_new_from_memory(
             data: *const c_void,
             size: usize,
             width: c_int,
@@ -151,38 +178,88 @@ mod ffi {
             bands: c_int,
             format: c_int,
         ) -> *mut VipsImage;
-
-        // GLib.
-        pub fn g_log_set_handler(
+        // GLib, found through libvips' own dependencies.
+        fn g_log_set_handler(
             domain: *const c_char,
             levels: c_int,
-            handler: unsafe extern "C" fn(*const c_char, c_int, *const c_char, *mut c_void),
+            handler: unsafe extern "C" fn(*const c_char,
+            c_int,
+            *const c_char,
+            *mut c_void),
             data: *mut c_void,
         ) -> std::ffi::c_uint;
-        pub fn g_object_unref(object: *mut c_void);
-        pub fn g_free(mem: *mut c_void);
+        fn g_object_unref(object: *mut c_void);
+        fn g_free(mem: *mut c_void);
+    }
+
+    /// The file libvips 8.x is loaded from (its soname).
+    #[cfg(target_os = "macos")]
+    pub const LIBRARY: &str = "libvips.42.dylib";
+    #[cfg(not(target_os = "macos"))]
+    pub const LIBRARY: &str = "libvips.so.42";
+
+    /// Opens libvips, once per process, the first time an image needs it: its hundred or so
+    /// dependencies (20 MiB resident) stay out of processes that never read HEIF, AVIF,
+    /// JPEG XL or TIFF.
+    pub fn load() -> Result<&'static Api, String> {
+        static API: OnceLock<Result<Api, String>> = OnceLock::new();
+        API.get_or_init(|| {
+            // SAFETY: opening libvips runs its and its dependencies' initialisers, as linking
+            // it would; the types of the table are those of its 8.14 headers, and `init`
+            // refuses older versions before any other call.
+            unsafe {
+                let library = libloading::Library::new(LIBRARY).map_err(|e| e.to_string())?;
+                Api::from(library).map_err(|e| e.to_string())
+            }
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+    }
+
+    /// The table, for code that runs only once `init` has succeeded.
+    pub fn api() -> &'static Api {
+        load().expect("libvips is loaded before any of its functions is called")
     }
 }
 
 /// The end of a variadic option list.
 const END: *const c_char = ptr::null();
 
-/// Starts libvips once per process. libvips is thread-safe after `vips_init`.
+/// Loads and starts libvips once per process. libvips is thread-safe after `vips_init`. A
+/// system without libvips (or with one older than 8.14) reads every other format; these
+/// answer that their format needs it.
 fn init() -> Result<()> {
-    static STARTED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
+    static STARTED: OnceLock<std::result::Result<(), (ErrorKind, String)>> = OnceLock::new();
     STARTED
         .get_or_init(|| {
-            // SAFETY: vips_init is called once (OnceLock) with a NUL-terminated string; the
-            // cache setter only takes an int.
+            let missing = |reason: String| {
+                let message = format!(
+                    "HEIF/HEIC, AVIF, JPEG XL and TIFF need libvips 8.14 or later ({}), which \
+                     this system cannot provide: {reason}",
+                    ffi::LIBRARY
+                );
+                (ErrorKind::UnsupportedFormat, message)
+            };
+            let api = ffi::load().map_err(missing)?;
+            // SAFETY: vips_version only reads constants; vips_init is called once (OnceLock)
+            // with a NUL-terminated string; the cache setter only takes an int.
             unsafe {
-                if ffi::vips_init(c"picsmith".as_ptr()) != 0 {
-                    return Err(last_error());
+                let version = ((api.vips_version)(0), (api.vips_version)(1));
+                if version < (8, 14) {
+                    return Err(missing(format!(
+                        "version {}.{} is loaded",
+                        version.0, version.1
+                    )));
                 }
-                ffi::vips_cache_set_max(0);
+                if (api.vips_init)(c"picsmith".as_ptr()) != 0 {
+                    let reason = format!("libvips failed to start: {}", last_error());
+                    return Err((ErrorKind::Internal, reason));
+                }
+                (api.vips_cache_set_max)(0);
                 // libvips prints warnings (such as "heifload: ignoring nclx profile" for most
                 // AVIF files) to stderr, once per image: a server's log would fill with them.
                 // Loaders run with fail_on=error, so anything that matters is an error.
-                ffi::g_log_set_handler(
+                (api.g_log_set_handler)(
                     c"VIPS".as_ptr(),
                     ffi::LOG_LEVEL_WARNING,
                     ignore_log,
@@ -192,7 +269,12 @@ fn init() -> Result<()> {
             Ok(())
         })
         .clone()
-        .map_err(|message| Error::internal(format!("libvips failed to start: {message}")))
+        .map_err(|(kind, message)| Error::new(kind, message))
+}
+
+/// Whether libvips could be loaded and started (loading it if it was not).
+pub(crate) fn available() -> bool {
+    init().is_ok()
 }
 
 /// A GLib log handler that drops the message.
@@ -208,7 +290,7 @@ unsafe extern "C" fn ignore_log(
 pub fn version() -> Option<String> {
     init().ok()?;
     // SAFETY: vips_version only reads constants.
-    let part = |flag| unsafe { ffi::vips_version(flag) };
+    let part = |flag| unsafe { (ffi::api().vips_version)(flag) };
     Some(format!("{}.{}.{}", part(0), part(1), part(2)))
 }
 
@@ -220,12 +302,12 @@ fn last_error() -> String {
     // SAFETY: vips_error_buffer_copy returns a g_malloc'd NUL-terminated copy (or NULL), which
     // is freed here after copying it out.
     unsafe {
-        let text = ffi::vips_error_buffer_copy();
+        let text = (ffi::api().vips_error_buffer_copy)();
         if text.is_null() {
             return "libvips gave no reason".into();
         }
         let message = CStr::from_ptr(text).to_string_lossy().trim().to_owned();
-        ffi::g_free(text.cast());
+        (ffi::api().g_free)(text.cast());
         if message.is_empty() {
             "libvips gave no reason".into()
         } else {
@@ -238,7 +320,7 @@ fn last_error() -> String {
 /// than what earlier calls that recovered (or other threads) left there.
 fn clear_errors() {
     // SAFETY: takes no argument; the buffer is behind libvips' own lock.
-    unsafe { ffi::vips_error_clear() }
+    unsafe { (ffi::api().vips_error_clear)() }
 }
 
 /// An owned reference to a `VipsImage`, released on drop.
@@ -247,7 +329,7 @@ struct Image(NonNull<ffi::VipsImage>);
 impl Drop for Image {
     fn drop(&mut self) {
         // SAFETY: the pointer is a live GObject reference owned by this value.
-        unsafe { ffi::g_object_unref(self.0.as_ptr().cast()) }
+        unsafe { (ffi::api().g_object_unref)(self.0.as_ptr().cast()) }
     }
 }
 
@@ -276,37 +358,37 @@ impl Image {
 
     fn width(&self) -> u32 {
         // SAFETY: reading a field of a live image.
-        unsafe { ffi::vips_image_get_width(self.ptr()) }.max(0) as u32
+        unsafe { (ffi::api().vips_image_get_width)(self.ptr()) }.max(0) as u32
     }
 
     fn height(&self) -> u32 {
         // SAFETY: as above.
-        unsafe { ffi::vips_image_get_height(self.ptr()) }.max(0) as u32
+        unsafe { (ffi::api().vips_image_get_height)(self.ptr()) }.max(0) as u32
     }
 
     fn bands(&self) -> u32 {
         // SAFETY: as above.
-        unsafe { ffi::vips_image_get_bands(self.ptr()) }.max(0) as u32
+        unsafe { (ffi::api().vips_image_get_bands)(self.ptr()) }.max(0) as u32
     }
 
     fn band_format(&self) -> c_int {
         // SAFETY: as above.
-        unsafe { ffi::vips_image_get_format(self.ptr()) }
+        unsafe { (ffi::api().vips_image_get_format)(self.ptr()) }
     }
 
     fn interpretation(&self) -> c_int {
         // SAFETY: as above.
-        unsafe { ffi::vips_image_get_interpretation(self.ptr()) }
+        unsafe { (ffi::api().vips_image_get_interpretation)(self.ptr()) }
     }
 
     fn has_alpha(&self) -> bool {
         // SAFETY: as above.
-        unsafe { ffi::vips_image_hasalpha(self.ptr()) != 0 }
+        unsafe { (ffi::api().vips_image_hasalpha)(self.ptr()) != 0 }
     }
 
     fn pages(&self) -> u32 {
         // SAFETY: as above; libvips answers 1 when the loader set no page count.
-        unsafe { ffi::vips_image_get_n_pages(self.ptr()) }.max(1) as u32
+        unsafe { (ffi::api().vips_image_get_n_pages)(self.ptr()) }.max(1) as u32
     }
 
     fn int(&self, name: &CStr) -> Option<i32> {
@@ -314,10 +396,10 @@ impl Image {
         // SAFETY: `name` is NUL-terminated; get_typeof is checked first so that get_int does
         // not put a "field not found" message into the error buffer.
         unsafe {
-            if ffi::vips_image_get_typeof(self.ptr(), name.as_ptr()) == 0 {
+            if (ffi::api().vips_image_get_typeof)(self.ptr(), name.as_ptr()) == 0 {
                 return None;
             }
-            if ffi::vips_image_get_int(self.ptr(), name.as_ptr(), &mut value) != 0 {
+            if (ffi::api().vips_image_get_int)(self.ptr(), name.as_ptr(), &mut value) != 0 {
                 last_error();
                 return None;
             }
@@ -327,7 +409,7 @@ impl Image {
 
     fn has_blob(&self, name: &CStr) -> bool {
         // SAFETY: `name` is NUL-terminated; the image is live.
-        unsafe { ffi::vips_image_get_typeof(self.ptr(), name.as_ptr()) != 0 }
+        unsafe { (ffi::api().vips_image_get_typeof)(self.ptr(), name.as_ptr()) != 0 }
     }
 
     fn blob(&self, name: &CStr) -> Option<Vec<u8>> {
@@ -335,10 +417,11 @@ impl Image {
         let mut len: usize = 0;
         // SAFETY: as in `int`; the blob belongs to the image and is copied out at once.
         unsafe {
-            if ffi::vips_image_get_typeof(self.ptr(), name.as_ptr()) == 0 {
+            if (ffi::api().vips_image_get_typeof)(self.ptr(), name.as_ptr()) == 0 {
                 return None;
             }
-            if ffi::vips_image_get_blob(self.ptr(), name.as_ptr(), &mut data, &mut len) != 0 {
+            if (ffi::api().vips_image_get_blob)(self.ptr(), name.as_ptr(), &mut data, &mut len) != 0
+            {
                 last_error();
                 return None;
             }
@@ -404,16 +487,18 @@ fn load_page(bytes: &[u8], format: Format, page: u32) -> Result<Loaded<'_>> {
         let page_name = c"page".as_ptr();
         let (sequential, strict) = (ffi::ACCESS_SEQUENTIAL, ffi::FAIL_ON_ERROR);
         Image::from_call(|out| match format {
-            Format::Heif | Format::Avif if page > 0 => ffi::vips_heifload_buffer(
+            Format::Heif | Format::Avif if page > 0 => (ffi::api().vips_heifload_buffer)(
                 buf, len, out, access, sequential, fail_on, strict, page_name, page, END,
             ),
-            Format::Heif | Format::Avif => {
-                ffi::vips_heifload_buffer(buf, len, out, access, sequential, fail_on, strict, END)
-            }
-            Format::Tiff => ffi::vips_tiffload_buffer(
+            Format::Heif | Format::Avif => (ffi::api().vips_heifload_buffer)(
+                buf, len, out, access, sequential, fail_on, strict, END,
+            ),
+            Format::Tiff => (ffi::api().vips_tiffload_buffer)(
                 buf, len, out, access, sequential, fail_on, strict, page_name, page, END,
             ),
-            _ => ffi::vips_jxlload_buffer(buf, len, out, access, sequential, fail_on, strict, END),
+            _ => (ffi::api().vips_jxlload_buffer)(
+                buf, len, out, access, sequential, fail_on, strict, END,
+            ),
         })
     }
     .map_err(|message| load_error(format, &message))?;
@@ -482,7 +567,7 @@ impl Loaded<'_> {
             // SAFETY: the option list is name/value pairs (gboolean, enum, int) ended by NULL;
             // "srgb" is libvips' built-in sRGB profile.
             let result = Image::from_call(|out| unsafe {
-                ffi::vips_icc_transform(
+                (ffi::api().vips_icc_transform)(
                     image.ptr(),
                     out,
                     c"srgb".as_ptr(),
@@ -517,7 +602,7 @@ impl Loaded<'_> {
             };
             // SAFETY: option list is just the terminating NULL.
             image = Image::from_call(|out| unsafe {
-                ffi::vips_colourspace(image.ptr(), out, target, END)
+                (ffi::api().vips_colourspace)(image.ptr(), out, target, END)
             })
             .map_err(fail)?;
         }
@@ -526,7 +611,7 @@ impl Loaded<'_> {
             let shift = c_int::from(image.band_format() == ffi::FORMAT_USHORT);
             // SAFETY: one gboolean option, then NULL.
             image = Image::from_call(|out| unsafe {
-                ffi::vips_cast(
+                (ffi::api().vips_cast)(
                     image.ptr(),
                     out,
                     ffi::FORMAT_UCHAR,
@@ -542,7 +627,7 @@ impl Loaded<'_> {
             let keep: c_int = if image.has_alpha() { 4 } else { 3 };
             // SAFETY: one int option, then NULL.
             image = Image::from_call(|out| unsafe {
-                ffi::vips_extract_band(image.ptr(), out, 0, c"n".as_ptr(), keep, END)
+                (ffi::api().vips_extract_band)(image.ptr(), out, 0, c"n".as_ptr(), keep, END)
             })
             .map_err(fail)?;
         }
@@ -585,12 +670,12 @@ fn write_to_memory(image: &Image) -> std::result::Result<Vec<u8>, String> {
     // SAFETY: on success libvips returns a g_malloc'd buffer of `size` bytes, copied and freed
     // here.
     unsafe {
-        let data = ffi::vips_image_write_to_memory(image.ptr(), &mut size);
+        let data = (ffi::api().vips_image_write_to_memory)(image.ptr(), &mut size);
         if data.is_null() {
             return Err(last_error());
         }
         let pixels = std::slice::from_raw_parts(data.cast::<u8>(), size).to_vec();
-        ffi::g_free(data);
+        (ffi::api().g_free)(data);
         Ok(pixels)
     }
 }
@@ -610,7 +695,7 @@ pub(crate) fn encode_jxl(
     save(Format::Jxl, image, icc, None, |wrapped, data, len| {
         // SAFETY: options are name/value pairs (int, gboolean, int) ended by NULL.
         unsafe {
-            ffi::vips_jxlsave_buffer(
+            (ffi::api().vips_jxlsave_buffer)(
                 wrapped,
                 data,
                 len,
@@ -644,7 +729,7 @@ pub(crate) fn encode_avif(
     save(Format::Avif, image, icc, exif, |wrapped, data, len| {
         // SAFETY: options are name/value pairs (int, enum, int, enum) ended by NULL.
         unsafe {
-            ffi::vips_heifsave_buffer(
+            (ffi::api().vips_heifsave_buffer)(
                 wrapped,
                 data,
                 len,
@@ -686,7 +771,7 @@ fn save(
     // SAFETY: the image wraps `pixels` without copying; it and the copy made from it are
     // dropped (unreferenced) at the end of this function, while `pixels` is still borrowed.
     let wrapped = unsafe {
-        NonNull::new(ffi::vips_image_new_from_memory(
+        NonNull::new((ffi::api().vips_image_new_from_memory)(
             pixels.as_ptr().cast(),
             pixels.len(),
             width,
@@ -704,7 +789,7 @@ fn save(
     };
     // SAFETY: one enum option, then NULL. The copy shares the wrapped pixels.
     let wrapped = Image::from_call(|out| unsafe {
-        ffi::vips_copy(
+        (ffi::api().vips_copy)(
             wrapped.ptr(),
             out,
             c"interpretation".as_ptr(),
@@ -719,7 +804,7 @@ fn save(
         if let Some(blob) = blob {
             // SAFETY: libvips copies `blob` into the image's metadata.
             unsafe {
-                ffi::vips_image_set_blob_copy(
+                (ffi::api().vips_image_set_blob_copy)(
                     wrapped.ptr(),
                     name.as_ptr(),
                     blob.as_ptr().cast(),
@@ -738,7 +823,7 @@ fn save(
     // SAFETY: on success `data` is a g_malloc'd buffer of `len` bytes, copied and freed here.
     let encoded = unsafe {
         let encoded = std::slice::from_raw_parts(data.cast::<u8>(), len).to_vec();
-        ffi::g_free(data);
+        (ffi::api().g_free)(data);
         encoded
     };
     drop(wrapped);

@@ -8,6 +8,7 @@ import pickle
 import shutil
 import struct
 import subprocess
+import sys
 import threading
 import time
 import zlib
@@ -313,6 +314,37 @@ def test_gil_is_released_during_processing() -> None:
         f"{shortest * 1000:.1f} ms or more: the GIL was held"
     )
     assert len(inside) > 1000
+
+
+_LIBVIPS_LOADS_LATE = """
+import sys, picsmith
+
+def libvips_mapped():
+    with open("/proc/self/maps") as maps:
+        return "libvips.so" in maps.read()
+
+photo = open(sys.argv[1], "rb").read()
+picsmith.process(photo, "width=100&format=webp")
+print(libvips_mapped())
+picsmith.process(photo, "width=100&format=avif")
+print(libvips_mapped())
+"""
+
+
+@pytest.mark.skipif(
+    "vips" not in picsmith.features() or not Path("/proc/self/maps").exists(),
+    reason="needs the vips feature and /proc",
+)
+def test_libvips_is_loaded_only_when_an_image_needs_it() -> None:
+    # A fresh interpreter: this one may have loaded libvips in an earlier test.
+    photo = FIXTURES / "photo-320.jpg"
+    ran = subprocess.run(
+        [sys.executable, "-c", _LIBVIPS_LOADS_LATE, str(photo)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert ran.stdout.split() == ["False", "True"], ran.stderr
 
 
 def _heic_from(jpeg_path: str, tmp_path: Path) -> bytes | None:
