@@ -1,5 +1,5 @@
-//! libvips as a second decoder (HEIF/HEIC, AVIF, JPEG XL, TIFF) and as the JPEG XL encoder,
-//! behind the same [`crate::decode::Source`] as the pure-Rust codecs.
+//! libvips as a second decoder (HEIF/HEIC, AVIF, JPEG XL, TIFF) and as the AVIF and JPEG XL
+//! encoder, behind the same [`crate::decode::Source`] as the pure-Rust codecs.
 //!
 //! All the `unsafe` of the libvips path is in this module: [`ffi`] opens libvips and finds the
 //! few C calls picsmith makes (checked against Debian's libvips 8.14 headers), and the rest
