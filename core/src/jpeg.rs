@@ -449,6 +449,15 @@ fn icc_chunks(icc: &[u8]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Samples per pixel of the pixels picsmith hands the encoder: gray or RGB.
+fn samples_per_pixel(color_space: ColorSpace) -> usize {
+    if color_space == ColorSpace::JCS_GRAYSCALE {
+        1
+    } else {
+        3
+    }
+}
+
 /// Encodes an 8-bit gray or RGB image.
 pub(crate) fn encode(image: &DynamicImage, settings: &JpegSettings<'_>) -> Result<Vec<u8>> {
     let color_space = match image {
@@ -579,12 +588,7 @@ fn encode_rows_with(
     settings: &JpegSettings<'_>,
     produce: impl FnOnce(&mut RowSink) -> Result<()> + Send,
 ) -> Result<Vec<u8>> {
-    let channels = if color_space == ColorSpace::JCS_GRAYSCALE {
-        1
-    } else {
-        3
-    };
-    let row_bytes = width as usize * channels;
+    let row_bytes = width as usize * samples_per_pixel(color_space);
     let (sender, strips) = mpsc::sync_channel::<Vec<u8>>(STRIPS_IN_FLIGHT);
     let (give_back, written) = mpsc::sync_channel(STRIPS_IN_FLIGHT + 1);
     let mut sink = RowSink {

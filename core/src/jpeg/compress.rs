@@ -14,8 +14,8 @@ use mozjpeg_sys::{
     jpeg_write_scanlines,
 };
 
-use super::error_manager;
 use super::statistics::{self, Statistics};
+use super::{error_manager, samples_per_pixel};
 
 /// The first application marker; APPn is `APP0 + n`.
 const APP0: c_int = 0xE0;
@@ -65,11 +65,7 @@ impl Compressor {
         progressive: bool,
         counting: Counting,
     ) -> Box<Compressor> {
-        let components = if color_space == J_COLOR_SPACE::JCS_GRAYSCALE {
-            1
-        } else {
-            3
-        };
+        let components = samples_per_pixel(color_space);
         let mut compressor = Box::new(Compressor {
             // SAFETY: jpeg_create_compress initialises the zeroed struct; destroying a zeroed
             // one (if creating it fails) does nothing.
@@ -228,7 +224,7 @@ mod tests {
     use super::*;
     use std::os::raw::c_long;
 
-    use crate::jpeg::guarded;
+    use crate::jpeg::{guarded, samples_per_pixel};
 
     /// Gradients, flat areas and noise, so that blocks have long zero runs and large
     /// coefficients alike.
@@ -260,12 +256,7 @@ mod tests {
         progressive: bool,
         counting: Counting,
     ) -> (Vec<u8>, c_long) {
-        let channels = if color_space == J_COLOR_SPACE::JCS_GRAYSCALE {
-            1
-        } else {
-            3
-        };
-        let pixels = test_pixels(width, height, channels);
+        let pixels = test_pixels(width, height, samples_per_pixel(color_space));
         guarded(|| {
             let mut compressor =
                 Compressor::start(color_space, width, height, quality, progressive, counting);
