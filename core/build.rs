@@ -12,7 +12,7 @@
 //!    given at most 60 s so a build can never hang on another cargo's lock.
 //!
 //! On Linux it asks the final link to send libjpeg's large allocations to Rust's allocator
-//! (`src/jpeg_memory.rs`): for this crate's tests and examples directly, and for the bindings
+//! (`src/jpeg/memory.rs`): for this crate's tests and examples directly, and for the bindings
 //! through the `links` metadata (`DEP_PICSMITH_LINK_ARGS`), which their build scripts pass on.
 
 use std::path::{Path, PathBuf};

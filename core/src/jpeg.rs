@@ -26,6 +26,7 @@ use mozjpeg_sys::{
 use crate::error::{Error, ErrorKind, Result};
 
 mod compress;
+mod memory;
 mod statistics;
 
 use compress::{Compressor, Counting};

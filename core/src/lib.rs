@@ -24,7 +24,6 @@ pub mod fetch;
 mod fonts;
 mod format;
 mod jpeg;
-mod jpeg_memory;
 mod limits;
 mod metadata;
 mod mp4;
