@@ -114,15 +114,11 @@ impl Statistics {
 
 /// Counts this compressor's statistics pass into `statistics` instead of libjpeg's own pass,
 /// when the pass is one counted here (see the module documentation); otherwise leaves it.
-/// Returns whether it did.
 ///
 /// # Safety
 /// `cinfo` must be a compressor just after `jpeg_start_compress`, and `statistics` must stay
 /// in place, unused elsewhere, until the compressor is finished or destroyed.
-pub(super) unsafe fn install(
-    cinfo: &mut jpeg_compress_struct,
-    statistics: &mut Statistics,
-) -> bool {
+pub(super) unsafe fn install(cinfo: &mut jpeg_compress_struct, statistics: &mut Statistics) {
     // SAFETY: reads a parameter of a live compressor.
     let trellis =
         unsafe { jpeg_c_get_bool_param(cinfo, J_BOOLEAN_PARAM::JBOOLEAN_TRELLIS_QUANT) } != 0;
@@ -134,7 +130,7 @@ pub(super) unsafe fn install(
     // SAFETY: the compressor is live.
     let fields = unsafe { scan_fields(cinfo) };
     if !counted_here || fields.entropy.is_null() || fields.blocks_in_mcu as usize > 10 {
-        return false;
+        return;
     }
     cinfo.common.client_data = (statistics as *mut Statistics).cast();
     // SAFETY: the entropy coder is libjpeg's, alive until the compressor is destroyed; its
@@ -143,7 +139,6 @@ pub(super) unsafe fn install(
         (*fields.entropy).encode_mcu = Some(count_mcu);
         (*fields.entropy).finish_pass = Some(make_tables);
     }
-    true
 }
 
 /// `encode_mcu` of the statistics pass: counts the symbols of one MCU's blocks.
