@@ -278,6 +278,20 @@ export interface MetadataOptions {
   limits?: Limits
 }
 
+/**
+ * The header fields of `metadata`, read on the calling thread: for a header read, which
+ * decodes no pixel, the trip to the libuv thread pool and back (two thread wake-ups) takes
+ * longer than the read: 0.23 ms against 0.15 for one call on an idle process, 0.10 against
+ * 0.02 back to back (a 1800x1200 JPEG with EXIF). Only `limits` is accepted; `colors`,
+ * `hashes`, `miniPreview` and `faces` decode the image and throw `ERR_INVALID_ARG_VALUE` here
+ * (use `metadata`). Errors throw as `metadata` rejects.
+ *
+ * ```js
+ * const { width, height, format } = metadataSync(readFileSync('photo.jpg'))
+ * ```
+ */
+export declare function metadataSync(input: Buffer, opts?: MetadataOptions | undefined | null): Record<string, any>
+
 /** One parameter of the transform language, from picsmith's registry. */
 export interface Parameter {
   /** Canonical name, as results, errors and docs spell it. */

@@ -840,6 +840,7 @@ module.exports.Pipeline = nativeBinding.Pipeline
 module.exports.checkAllowedParameters = nativeBinding.checkAllowedParameters
 module.exports.features = nativeBinding.features
 module.exports.metadata = nativeBinding.metadata
+module.exports.metadataSync = nativeBinding.metadataSync
 module.exports.parameters = nativeBinding.parameters
 module.exports.process = nativeBinding.process
 module.exports.signPath = nativeBinding.signPath

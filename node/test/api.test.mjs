@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 
-import { Pipeline, features, metadata, parameters, process as transform, version } from '../index.js'
+import { Pipeline, features, metadata, metadataSync, parameters, process as transform, version } from '../index.js'
 import { MIME, corpusDir, corpusFile, hasSignature, makePng, repoDir } from './helpers.mjs'
 
 const png = makePng(64, 48)
@@ -82,6 +82,18 @@ test('metadata reads headers, and pixel fields when asked', async () => {
   assert.ok(full.palette.length >= 1 && full.palette.length <= 5)
   assert.equal((await transform(Buffer.from(full.miniPreview, 'base64'))).format, 'jpeg')
   await assert.rejects(metadata(Buffer.from('plain text')), isPicsmithError('unsupported_format', 415, undefined))
+})
+
+test('metadataSync reads the same headers on the calling thread, and refuses pixel fields', async () => {
+  const photo = readFileSync(join(repoDir, 'tests', 'fixtures', 'photo-320.jpg'))
+  assert.deepEqual(metadataSync(photo), await metadata(photo))
+  for (const option of ['colors', 'hashes', 'miniPreview', 'faces']) {
+    assert.throws(() => metadataSync(photo, { [option]: true }),
+      (err) => err.code === 'ERR_INVALID_ARG_VALUE' && err.message.includes(option))
+  }
+  assert.equal(metadataSync(photo, { colors: false }).width, 320)
+  assert.throws(() => metadataSync(Buffer.from('plain text')), isPicsmithError('unsupported_format', 415, undefined))
+  assert.throws(() => metadataSync(photo, { limits: { maxInputBytes: 100 } }), isPicsmithError('limit_exceeded', 413, undefined))
 })
 
 test('meta=true answers JSON', async () => {

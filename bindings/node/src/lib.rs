@@ -315,6 +315,46 @@ pub fn metadata(
     }))
 }
 
+/// The header fields of `metadata`, read on the calling thread: for a header read, which
+/// decodes no pixel, the trip to the libuv thread pool and back (two thread wake-ups) takes
+/// longer than the read: 0.23 ms against 0.15 for one call on an idle process, 0.10 against
+/// 0.02 back to back (a 1800x1200 JPEG with EXIF). Only `limits` is accepted; `colors`,
+/// `hashes`, `miniPreview` and `faces` decode the image and throw `ERR_INVALID_ARG_VALUE` here
+/// (use `metadata`). Errors throw as `metadata` rejects.
+///
+/// ```js
+/// const { width, height, format } = metadataSync(readFileSync('photo.jpg'))
+/// ```
+#[napi(strict, ts_return_type = "Record<string, any>")]
+pub fn metadata_sync(
+    env: Env,
+    input: Buffer,
+    opts: Option<MetadataOptions>,
+) -> napi::Result<JsonObject> {
+    let opts = opts.unwrap_or_default();
+    let pixel_fields = [
+        ("colors", opts.colors),
+        ("hashes", opts.hashes),
+        ("miniPreview", opts.mini_preview),
+        ("faces", opts.faces),
+    ];
+    if let Some((name, _)) = pixel_fields.iter().find(|(_, asked)| *asked == Some(true)) {
+        return Err(errors::invalid_option(
+            &env,
+            name,
+            "decodes pixels, which metadataSync does not: use metadata",
+        ));
+    }
+    let options = picsmith::MetadataOptions {
+        limits: to_limits(&env, opts.limits)?,
+        ..Default::default()
+    };
+    catch_unwind(AssertUnwindSafe(|| picsmith::metadata(&input, &options)))
+        .unwrap_or_else(|p| Err(errors::from_panic(p)))
+        .map(IntoJs::into_js)
+        .map_err(|e| errors::to_js_error(&env, &e))
+}
+
 /// A transform parsed once and reusable for many images, concurrently too.
 #[napi]
 pub struct Pipeline {
