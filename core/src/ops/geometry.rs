@@ -7,6 +7,10 @@
 //! applied after sizing with bilinear sampling; it grows the canvas (corners in `pad_color`) or,
 //! with `crop=zoom`, keeps the size and zooms in until no corner shows.
 
+use std::mem::MaybeUninit;
+use std::panic::resume_unwind;
+use std::sync::{Mutex, PoisonError};
+
 use image::{DynamicImage, GrayImage, Rgba as Pixel, RgbaImage};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -546,37 +550,121 @@ pub(crate) fn quarter_turn(image: DynamicImage, clockwise: bool) -> DynamicImage
 }
 
 /// [`quarter_turn`] of an 8-bit buffer of `N` samples per pixel, so that a pixel is one
-/// `N`-byte move. The source is taken in bands of [`TURN_BAND`] rows; each column of a band
-/// becomes one contiguous run of a turned row, and the band's rows stay in cache while every
-/// column is taken from them. (Square tiles walked along source rows, which scatter each
-/// pixel to another turned row, took twice as long.)
+/// `N`-byte move. Source columns become turned rows, so the turned image splits into two runs
+/// of whole rows: with a core to spare ([`crate::cores::one_to_spare`]), a second thread turns
+/// the second half of the columns; a busy server keeps one thread per request. The turned
+/// buffer is not zeroed first: every byte is written once.
 fn turned<P: image::Pixel<Subpixel = u8>, const N: usize>(
     buffer: &image::ImageBuffer<P, Vec<u8>>,
     clockwise: bool,
 ) -> image::ImageBuffer<P, Vec<u8>> {
+    let two_threads = buffer.as_raw().len() >= TURN_SPLIT_BYTES && crate::cores::one_to_spare();
+    turned_on::<P, N>(buffer, clockwise, two_threads)
+}
+
+/// [`turned`], on one thread or two.
+fn turned_on<P: image::Pixel<Subpixel = u8>, const N: usize>(
+    buffer: &image::ImageBuffer<P, Vec<u8>>,
+    clockwise: bool,
+    two_threads: bool,
+) -> image::ImageBuffer<P, Vec<u8>> {
     let (width, height) = (buffer.width() as usize, buffer.height() as usize);
     let source: &[u8] = buffer.as_raw();
-    let mut turned = vec![0u8; source.len()];
-    // The turned image is `height` wide and `width` tall.
-    let turned_row_bytes = height * N;
-    for band in (0..height).step_by(TURN_BAND) {
-        let rows = band..(band + TURN_BAND).min(height);
-        for x in 0..width {
-            let to_row = if clockwise { x } else { width - 1 - x };
-            let turned_row = &mut turned[to_row * turned_row_bytes..][..turned_row_bytes];
-            for y in rows.clone() {
-                let to_x = if clockwise { height - 1 - y } else { y };
-                let from = (y * width + x) * N;
-                turned_row[to_x * N..(to_x + 1) * N].copy_from_slice(&source[from..from + N]);
+    let mut turned = Vec::with_capacity(source.len());
+    let out = &mut turned.spare_capacity_mut()[..source.len()];
+    let turn = |columns: std::ops::Range<usize>, out: &mut [MaybeUninit<u8>]| {
+        turn_columns::<N>(source, (width, height), clockwise, columns, out)
+    };
+    let half = width / 2;
+    if two_threads {
+        // Clockwise, the first columns become the first turned rows; anticlockwise, the last.
+        let (first, second) = out.split_at_mut(half * height * N);
+        let (first_columns, second_columns) = if clockwise {
+            (0..half, half..width)
+        } else {
+            (width - half..width, 0..width - half)
+        };
+        // Shared with the helper, so that this thread can still turn it when none starts.
+        let second_half = Mutex::new(Some((second_columns, second)));
+        let turn_second_half = || {
+            let half = second_half
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some((columns, out)) = half {
+                turn(columns, out);
             }
-        }
+        };
+        std::thread::scope(|scope| {
+            let helper = std::thread::Builder::new()
+                .name("picsmith-turn".into())
+                .spawn_scoped(scope, turn_second_half);
+            turn(first_columns, first);
+            match helper {
+                Ok(helper) => helper.join().unwrap_or_else(|panic| resume_unwind(panic)),
+                Err(_) => turn_second_half(),
+            }
+        });
+    } else {
+        turn(0..width, out);
     }
+    // SAFETY: `turn_columns` wrote every byte of the first `source.len()`: each source pixel
+    // goes to one turned pixel, and the two images have as many pixels.
+    unsafe { turned.set_len(source.len()) };
     image::ImageBuffer::from_raw(buffer.height(), buffer.width(), turned)
         .expect("a turned buffer has the size of the original")
 }
 
-/// Source rows per band of [`turned`]: 16 rows of a 3000-pixel RGB image are 144 KB.
-const TURN_BAND: usize = 16;
+/// Writes the turned rows that source `columns` become into `out`, top to bottom. The source
+/// (`size` = width, height) is taken in bands of [`TURN_BAND`] rows; each column of a band
+/// becomes one contiguous run of a turned row, and the band's rows stay in cache while every
+/// column is taken from them. (Square tiles walked along source rows, which scatter each pixel
+/// to another turned row, took twice as long.)
+fn turn_columns<const N: usize>(
+    source: &[u8],
+    (width, height): (usize, usize),
+    clockwise: bool,
+    columns: std::ops::Range<usize>,
+    out: &mut [MaybeUninit<u8>],
+) {
+    let turned_row_bytes = height * N;
+    assert!(source.len() == width * height * N && columns.end <= width);
+    assert_eq!(out.len(), columns.len() * turned_row_bytes);
+    let first_turned_row = if clockwise {
+        columns.start
+    } else {
+        width - columns.end
+    };
+    for band in (0..height).step_by(TURN_BAND) {
+        let rows = band..(band + TURN_BAND).min(height);
+        for x in columns.clone() {
+            let to_row = if clockwise { x } else { width - 1 - x } - first_turned_row;
+            let turned_row = &mut out[to_row * turned_row_bytes..][..turned_row_bytes];
+            for y in rows.clone() {
+                let to_x = if clockwise { height - 1 - y } else { y };
+                // SAFETY: x < width and y < height, so the pixel at (y·width + x)·N lies in
+                // `source` (asserted width·height·N long); to_x < height, so its N bytes lie
+                // in the turned row. Unchecked, the loop took a quarter less time than with
+                // slices (1.3 against 1.75 ms for 2 megapixels).
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        source.as_ptr().add((y * width + x) * N),
+                        turned_row.as_mut_ptr().add(to_x * N).cast::<u8>(),
+                        N,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Source rows per band of [`turn_columns`]: 8 rows of a 3000-pixel RGB image are 72 KB.
+const TURN_BAND: usize = 8;
+
+/// Images smaller than this are turned on one thread. A turn takes about 1 ms per 3 MiB and a
+/// second thread starts and joins in about 65 µs, so below 1 MiB halving the turn saves little
+/// more than the thread costs.
+const TURN_SPLIT_BYTES: usize = 1 << 20;
 
 /// The `region` of `image`, copied a row at a time (image's `crop_imm` copies pixel by pixel).
 /// A region reaching past the image keeps the part inside it.
@@ -881,6 +969,15 @@ mod tests {
             ] {
                 assert_eq!(quarter_turn(image.clone(), true), image.rotate90());
                 assert_eq!(quarter_turn(image.clone(), false), image.rotate270());
+            }
+            // Split between two threads (what a lone request on a large image does), with
+            // an odd number of columns on each side of the split, and none before it.
+            let rgb = base.to_rgb8();
+            for two_threads in [false, true] {
+                let clockwise = turned_on::<_, 3>(&rgb, true, two_threads);
+                assert_eq!(clockwise, image::imageops::rotate90(&rgb));
+                let anticlockwise = turned_on::<_, 3>(&rgb, false, two_threads);
+                assert_eq!(anticlockwise, image::imageops::rotate270(&rgb));
             }
         }
     }
