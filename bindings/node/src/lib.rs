@@ -349,8 +349,7 @@ pub fn metadata_sync(
         limits: to_limits(&env, opts.limits)?,
         ..Default::default()
     };
-    catch_unwind(AssertUnwindSafe(|| picsmith::metadata(&input, &options)))
-        .unwrap_or_else(|p| Err(errors::from_panic(p)))
+    caught(|| picsmith::metadata(&input, &options))
         .map(IntoJs::into_js)
         .map_err(|e| errors::to_js_error(&env, &e))
 }
@@ -445,8 +444,7 @@ impl<T: IntoJs> Task for EngineTask<T> {
             .take()
             .ok_or_else(|| napi::Error::from_reason("picsmith task computed twice"))?;
         let input: &[u8] = self.input.as_deref().unwrap_or_default();
-        Ok(catch_unwind(AssertUnwindSafe(|| work(input)))
-            .unwrap_or_else(|p| Err(errors::from_panic(p))))
+        Ok(caught(|| work(input)))
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
@@ -454,6 +452,12 @@ impl<T: IntoJs> Task for EngineTask<T> {
             .map(IntoJs::into_js)
             .map_err(|e| errors::to_js_error(&env, &e))
     }
+}
+
+/// Runs engine work, with a panic (a bug) turned into an `internal` error instead of unwinding
+/// into napi, which would abort the process.
+fn caught<T>(work: impl FnOnce() -> picsmith::Result<T>) -> picsmith::Result<T> {
+    catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|p| Err(errors::from_panic(p)))
 }
 
 /// A result of the engine, sent from the worker, turned into its JavaScript form.
