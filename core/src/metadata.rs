@@ -46,6 +46,19 @@ pub struct MetadataOptions {
     pub faces: bool,
 }
 
+impl MetadataOptions {
+    /// Whether a field is asked for that decodes the image (every one but the header's).
+    ///
+    /// ```
+    /// assert!(!picsmith::MetadataOptions::default().decodes_pixels());
+    /// let options = picsmith::MetadataOptions { faces: true, ..Default::default() };
+    /// assert!(options.decodes_pixels());
+    /// ```
+    pub fn decodes_pixels(&self) -> bool {
+        self.colors || self.hashes || self.mini_preview || self.faces
+    }
+}
+
 /// What an image is. Serialises to the JSON the bindings return (camelCase keys).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -199,7 +212,7 @@ pub fn metadata(input: &[u8], options: &MetadataOptions) -> Result<Metadata> {
         jpeg,
         ..Metadata::bare(input.len() as u64, width, height, source.format)
     };
-    if options.faces || options.colors || options.hashes || options.mini_preview {
+    if options.decodes_pixels() {
         // Faces need a larger copy than the colour and hash fields: decode once, at the larger.
         let side = if options.faces {
             faces::DETECTION_SIDE
