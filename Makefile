@@ -67,7 +67,7 @@ $(STAMPS)/venv: python/pyproject.toml
 	@mkdir -p $(STAMPS)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV_PY) -m pip install --quiet --upgrade pip
-	$(VENV_PY) -m pip install --quiet 'maturin>=1.9.4,<2' 'pytest>=7' 'httpx>=0.27' 'starlette>=1.5' 'uvicorn>=0.29' 'python-multipart>=0.0.18' 'schemathesis>=4.0,<5'
+	$(VENV_PY) -m pip install --quiet 'maturin>=1.9.4,<2' 'pytest>=7' 'httpx>=0.27' 'starlette>=1.5' 'uvicorn>=0.29' 'python-multipart>=0.0.18' 'schemathesis>=4.0,<5' 'pillow>=10'
 	@touch $@
 
 $(STAMPS)/npm: node/package.json node/package-lock.json
