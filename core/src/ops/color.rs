@@ -214,15 +214,7 @@ impl Adjustments {
             let [l, a, b] = linear_to_oklab(rgb.map(|v| to_linear[v as usize]));
             (l, a, b, t as f32)
         });
-        let encode_table = linear_to_srgb_table();
-        let stride = pixels.channels;
-        for px in pixels.data.chunks_exact_mut(stride) {
-            let rgb = [
-                to_linear[px[0] as usize],
-                to_linear[px[1] as usize],
-                to_linear[px[2] as usize],
-            ];
-            let [l, mut a, mut b] = linear_to_oklab(rgb);
+        let adjust = |[l, mut a, mut b]: [f32; 3]| {
             let mut k = saturation;
             if vibrance != 0.0 {
                 let chroma = (a * a + b * b).sqrt();
@@ -237,10 +229,40 @@ impl Adjustments {
                 a += t * (ta * scale - a);
                 b += t * (tb * scale - b);
             }
-            let out = oklab_to_linear([l, a, b]);
-            px[0] = encode_table[linear_index(out[0])];
-            px[1] = encode_table[linear_index(out[1])];
-            px[2] = encode_table[linear_index(out[2])];
+            [l, a, b]
+        };
+        map_linear_rgb(pixels, |rgb| oklab_to_linear(adjust(linear_to_oklab(rgb))));
+    }
+}
+
+/// Pixels taken at once by [`map_linear_rgb`].
+const BATCH: usize = 16;
+
+/// Replaces each pixel's colour by `map` of it in linear light. Pixels go through `map` in
+/// batches whose samples sit in arrays of [`BATCH`] floats, so that the compiler computes
+/// several pixels at once in vector registers; one pixel at a time, saturation took 47 ms a
+/// megapixel. `map` must be branch-free to be vectorised.
+fn map_linear_rgb(pixels: &mut Pixels<'_>, map: impl Fn([f32; 3]) -> [f32; 3]) {
+    let to_linear = srgb_to_linear_table();
+    let encode_table = linear_to_srgb_table();
+    let stride = pixels.channels;
+    for batch in pixels.data.chunks_mut(stride * BATCH) {
+        let mut lanes = [[0f32; BATCH]; 3];
+        for (i, px) in batch.chunks_exact(stride).enumerate() {
+            for (lane, &sample) in lanes.iter_mut().zip(&px[..3]) {
+                lane[i] = to_linear[sample as usize];
+            }
+        }
+        for i in 0..BATCH {
+            let mapped = map([lanes[0][i], lanes[1][i], lanes[2][i]]);
+            for (lane, value) in lanes.iter_mut().zip(mapped) {
+                lane[i] = value;
+            }
+        }
+        for (i, px) in batch.chunks_exact_mut(stride).enumerate() {
+            for (sample, lane) in px[..3].iter_mut().zip(&lanes) {
+                *sample = encode_table[linear_index(lane[i])];
+            }
         }
     }
 }
@@ -421,27 +443,16 @@ fn apply_luminance_curve(pixels: &mut Pixels<'_>, curve: impl Fn(f64) -> f64) {
             decode(curve(encode(y)).clamp(0.0, 1.0)) as f32
         })
         .collect();
-    let to_linear = srgb_to_linear_table();
-    let encode_table = linear_to_srgb_table();
-    for px in pixels.data.chunks_exact_mut(pixels.channels) {
-        let rgb = [
-            to_linear[px[0] as usize],
-            to_linear[px[1] as usize],
-            to_linear[px[2] as usize],
-        ];
+    map_linear_rgb(pixels, |rgb| {
         let y = 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2];
-        if y <= 0.0 {
-            continue;
-        }
         let position = y.min(1.0) * STEPS as f32;
         let i = (position as usize).min(STEPS - 1);
         let fraction = position - i as f32;
         let target = table[i] + (table[i + 1] - table[i]) * fraction;
-        let gain = target / y;
-        px[0] = encode_table[linear_index(rgb[0] * gain)];
-        px[1] = encode_table[linear_index(rgb[1] * gain)];
-        px[2] = encode_table[linear_index(rgb[2] * gain)];
-    }
+        // Black (y = 0) stays black.
+        let gain = if y > 0.0 { target / y } else { 1.0 };
+        rgb.map(|v| v * gain)
+    });
 }
 
 /// Linear-light gains of `warmth`, normalised so mid-grey keeps its luminance.
@@ -507,6 +518,7 @@ pub(crate) fn linear_index(linear: f32) -> usize {
 }
 
 /// Linear sRGB to Oklab `[L, a, b]`.
+#[inline(always)]
 pub(crate) fn linear_to_oklab([r, g, b]: [f32; 3]) -> [f32; 3] {
     let l = cbrt(0.412_221_46 * r + 0.536_332_55 * g + 0.051_445_995 * b);
     let m = cbrt(0.211_903_5 * r + 0.680_699_5 * g + 0.107_396_96 * b);
@@ -519,6 +531,7 @@ pub(crate) fn linear_to_oklab([r, g, b]: [f32; 3]) -> [f32; 3] {
 }
 
 /// Oklab `[L, a, b]` to linear sRGB (not clamped).
+#[inline(always)]
 pub(crate) fn oklab_to_linear([l, a, b]: [f32; 3]) -> [f32; 3] {
     let l_ = l + 0.396_337_78 * a + 0.215_803_76 * b;
     let m_ = l - 0.105_561_346 * a - 0.063_854_17 * b;
@@ -536,12 +549,11 @@ pub(crate) fn oklab_to_linear([l, a, b]: [f32; 3]) -> [f32; 3] {
 /// `f32::cbrt`, and Oklab needs three a pixel.
 #[inline(always)]
 fn cbrt(x: f32) -> f32 {
-    if x <= 0.0 {
-        return 0.0;
-    }
     let y = f32::from_bits(x.to_bits() / 3 + 709_921_077);
     let y3 = y * y * y;
-    y * (y3 + 2.0 * x) / (2.0 * y3 + x)
+    let root = y * (y3 + 2.0 * x) / (2.0 * y3 + x);
+    // A select, not an early return, so that batches of pixels vectorise.
+    if x > 0.0 { root } else { 0.0 }
 }
 
 #[cfg(test)]
@@ -945,6 +957,35 @@ mod tests {
     }
 
     #[test]
+    fn batches_map_every_pixel_as_one_at_a_time_would() {
+        // Two whole batches and a part, with and without alpha.
+        let (w, h) = (BATCH as u32 * 2 + 5, 3);
+        let rgba = RgbaImage::from_fn(w, h, |x, y| {
+            Rgba([
+                (x * 7) as u8,
+                (y * 90) as u8,
+                (x * y) as u8,
+                (x + 100) as u8,
+            ])
+        });
+        let map = |[r, g, b]: [f32; 3]| [g * 0.5, b, r.mul_add(0.9, 0.05)];
+        let (to_linear, encode) = (srgb_to_linear_table(), linear_to_srgb_table());
+        for mut image in [
+            DynamicImage::ImageRgba8(rgba.clone()),
+            DynamicImage::ImageRgb8(DynamicImage::ImageRgba8(rgba.clone()).to_rgb8()),
+        ] {
+            let before = image.to_rgba8();
+            map_linear_rgb(&mut Pixels::of(&mut image), map);
+            for (was, now) in before.pixels().zip(image.to_rgba8().pixels()) {
+                let rgb = map([0, 1, 2].map(|c| to_linear[was[c] as usize]));
+                let expected = rgb.map(|v| encode[linear_index(v)]);
+                assert_eq!(now.0[..3], expected, "from {was:?}");
+                assert_eq!(now[3], was[3]);
+            }
+        }
+    }
+
+    #[test]
     fn oklab_round_trips() {
         for rgb in [
             [0.0, 0.0, 0.0],
@@ -988,10 +1029,15 @@ mod tests {
             },
         ));
         for (name, adjustment) in all {
-            let input = big.clone();
-            let start = std::time::Instant::now();
-            let out = adjustment.apply(input);
-            eprintln!("{name}: {:.2} ms", start.elapsed().as_secs_f64() * 1e3);
+            let mut best = f64::MAX;
+            let mut out = big.clone();
+            for _ in 0..7 {
+                let input = big.clone();
+                let start = std::time::Instant::now();
+                out = adjustment.apply(input);
+                best = best.min(start.elapsed().as_secs_f64() * 1e3);
+            }
+            eprintln!("{name}: {best:.2} ms (best of 7)");
             assert_eq!(out.width(), 1200);
         }
     }
