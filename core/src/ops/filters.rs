@@ -392,13 +392,22 @@ fn vignette(image: DynamicImage, strength: f32) -> DynamicImage {
     let to_linear = srgb_to_linear_table();
     let encode = linear_to_srgb_table();
     let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
+    let dx2: Vec<f32> = (0..w)
+        .map(|x| {
+            let dx = (x as f32 + 0.5 - cx) / cx;
+            dx * dx
+        })
+        .collect();
+    // A row's factors first, in a loop the compiler vectorises, then the table lookups.
+    let mut factors = vec![0f32; w];
     for (y, row) in pixels.data.chunks_exact_mut(w * stride).enumerate() {
         let dy = (y as f32 + 0.5 - cy) / cy;
-        for (x, px) in row.chunks_exact_mut(stride).enumerate() {
-            let dx = (x as f32 + 0.5 - cx) / cx;
-            let r = ((dx * dx + dy * dy) * 0.5).sqrt();
+        for (factor, dx2) in factors.iter_mut().zip(&dx2) {
+            let r = ((dx2 + dy * dy) * 0.5).sqrt();
             let t = ((r - 0.35) / 0.65).clamp(0.0, 1.0);
-            let factor = 1.0 - strength * t * t * (3.0 - 2.0 * t);
+            *factor = 1.0 - strength * t * t * (3.0 - 2.0 * t);
+        }
+        for (px, &factor) in row.chunks_exact_mut(stride).zip(&factors) {
             for v in &mut px[..colors] {
                 *v = encode[linear_index(to_linear[*v as usize] * factor)];
             }
@@ -425,11 +434,19 @@ fn grain(image: DynamicImage, amplitude: f32) -> DynamicImage {
             let bits = splitmix64(GRAIN_SEED ^ ((y as u64) << 32) ^ x as u64);
             let noise = ((bits & 0xFFFF) as f32 + ((bits >> 16) & 0xFFFF) as f32 - 65535.0) * scale;
             for v in &mut px[..colors] {
-                *v = (*v as f32 + noise).clamp(0.0, 255.0).round() as u8;
+                *v = round_to_u8((*v as f32 + noise).clamp(0.0, 255.0));
             }
         }
     }
     image
+}
+
+/// `x.round() as u8` for `x` in 0..=255, without the call to `roundf` that `f32::round` is
+/// on x86-64's baseline (`grain` on 1 MP: 22.4 ms with it, 19.5 without). `x` less its whole
+/// part is exact, so the comparison decides as `round` would.
+fn round_to_u8(x: f32) -> u8 {
+    let whole = x as u8;
+    whole + u8::from(x - f32::from(whole) >= 0.5)
 }
 
 /// A fast, well-mixed hash (the SplitMix64 finaliser).
@@ -444,6 +461,18 @@ fn splitmix64(mut z: u64) -> u64 {
 mod tests {
     use super::*;
     use image::{Rgb, RgbImage, Rgba, RgbaImage};
+
+    #[test]
+    fn rounding_to_u8_is_rounding() {
+        // Every whole number and half, the floats nearest them, and a sweep in between.
+        let near =
+            |x: f32| (-40..=40).map(move |d| f32::from_bits((x.to_bits() as i32 + d) as u32));
+        let marks = (0..=510).map(|half| half as f32 / 2.0).flat_map(near);
+        let sweep = (0..=2_550_000).map(|i| i as f32 / 10_000.0);
+        for x in marks.chain(sweep).filter(|x| (0.0..=255.0).contains(x)) {
+            assert_eq!(round_to_u8(x), x.round() as u8, "{x}");
+        }
+    }
 
     fn photo() -> DynamicImage {
         DynamicImage::ImageRgb8(RgbImage::from_fn(48, 32, |x, y| {
