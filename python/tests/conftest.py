@@ -27,6 +27,16 @@ def corpus_bytes(name: str) -> bytes:
     return corpus_file(name).read_bytes()
 
 
+def input_bytes(spec: str) -> bytes:
+    """The bytes of ``corpus:NAME`` (skipping without the corpus) or ``fixture:NAME``."""
+    kind, _, name = spec.partition(":")
+    if kind == "corpus":
+        return corpus_bytes(name)
+    if kind == "fixture":
+        return (FIXTURES / name).read_bytes()
+    raise AssertionError(f"unknown input kind in {spec!r}: expected corpus:NAME or fixture:NAME")
+
+
 def _s3_postgres_settings(tmp_path: Path) -> dict[str, str]:
     """A fresh bucket on the test S3 server and a fresh PostgreSQL database."""
     import secrets

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import pickle
 import shutil
@@ -15,7 +16,8 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, REPO, corpus_bytes, corpus_file
+from conftest import FIXTURES, REPO, corpus_bytes, corpus_file, input_bytes
+from PIL import Image
 
 import picsmith
 
@@ -166,21 +168,15 @@ def test_the_quality_used_is_reported() -> None:
     ("source", "query"),
     [
         ("fixture:photo-320.jpg", "format=png"),
-        ("bird-rgba-576x384.png", "format=png"),
-        ("paper-rgba-2048x1536.png", "width=1024&height=768"),
+        ("corpus:bird-rgba-576x384.png", "format=png"),
+        ("corpus:paper-rgba-2048x1536.png", "width=1024&height=768"),
     ],
 )
 def test_png_is_as_small_as_pillows(source: str, query: str) -> None:
     """PNG is deflated at zlib level 6 with a filter chosen per row, as libpng and so Pillow
     do by default: the file is no larger than Pillow's of the same pixels (a fast mode's
     files were 8-25 % larger)."""
-    import io
-
-    from PIL import Image
-
-    fixture = source.removeprefix("fixture:")
-    data = (FIXTURES / fixture).read_bytes() if fixture != source else corpus_bytes(source)
-    ours = picsmith.process(data, query).data
+    ours = picsmith.process(input_bytes(source), query).data
     pillows = io.BytesIO()
     Image.open(io.BytesIO(ours)).save(pillows, "PNG")
     assert len(ours) <= 1.03 * len(pillows.getvalue()), (len(ours), len(pillows.getvalue()))

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import FIXTURES, VECTORS, corpus_bytes
+from conftest import VECTORS, input_bytes
 
 import picsmith
 
@@ -35,15 +35,6 @@ def _load_cases() -> list[Any]:
     return params
 
 
-def _input_bytes(spec: str) -> bytes:
-    kind, _, name = spec.partition(":")
-    if kind == "corpus":
-        return corpus_bytes(name)
-    if kind == "fixture":
-        return (FIXTURES / name).read_bytes()
-    raise AssertionError(f"unknown input kind in {spec!r}: expected corpus:NAME or fixture:NAME")
-
-
 def _check_error(err: picsmith.PicsmithError, expect: dict[str, Any]) -> None:
     assert err.code == expect["error"], f"expected error {expect['error']}, got {err.code}: {err}"
     if "parameter" in expect:
@@ -61,7 +52,7 @@ def test_vector(case: dict[str, Any]) -> None:
         if case.get("input") is None:
             result: Any = picsmith.Pipeline.from_query(case["query"], strict=strict)
         else:
-            data = _input_bytes(case["input"])
+            data = input_bytes(case["input"])
             assets = VECTORS.parent / case["assets"] if "assets" in case else None
             result = picsmith.process(
                 data, case["query"], accept=case.get("accept"), strict=strict, assets=assets
