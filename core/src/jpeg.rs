@@ -1,6 +1,6 @@
 //! JPEG through libjpeg-turbo (the mozjpeg build, with SIMD): a header walk of our own, decode
-//! with DCT scaling (shrink-on-load), and encode ([`compress`], whose statistics pass for
-//! optimised Huffman tables is [`statistics`]).
+//! with DCT scaling (shrink-on-load), and encode ([`compress`], whose optimised Huffman
+//! tables are made and coded in one pass by [`huffman`]).
 //!
 //! libjpeg reports errors by calling a handler that must not return; [`error_manager`]'s
 //! handler unwinds instead, so every call into libjpeg runs inside [`guarded`]. Warnings
@@ -26,10 +26,10 @@ use mozjpeg_sys::{
 use crate::error::{Error, ErrorKind, Result};
 
 mod compress;
+mod huffman;
 mod memory;
-mod statistics;
 
-use compress::{Compressor, Counting};
+use compress::{Coding, Compressor};
 
 /// What the header segments of a JPEG say, read before any pixel is decoded.
 #[derive(Debug, Default)]
@@ -491,7 +491,7 @@ fn start_encoder(
         height,
         settings.quality,
         settings.progressive,
-        Counting::Fast,
+        Coding::OnePass,
     );
     if let Some(exif) = settings.exif.filter(|e| e.len() <= MAX_EXIF_BYTES) {
         compressor.write_app_marker(1, &[EXIF_SIGNATURE, exif].concat());

@@ -1,5 +1,5 @@
-//! A libjpeg compressor writing into memory, with the statistics pass of optimised Huffman
-//! tables counted by [`statistics`](super::statistics).
+//! A libjpeg compressor writing into memory, its optimised Huffman tables made and coded in
+//! one pass by [`huffman`](super::huffman).
 
 use std::io;
 use std::mem::{take, zeroed};
@@ -14,7 +14,7 @@ use mozjpeg_sys::{
     jpeg_write_scanlines,
 };
 
-use super::statistics::{self, Statistics};
+use super::huffman::{self, HuffmanCoder};
 use super::{error_manager, samples_per_pixel};
 
 /// The first application marker; APPn is `APP0 + n`.
@@ -29,7 +29,7 @@ pub(super) struct Compressor {
     cinfo: jpeg_compress_struct,
     err: jpeg_error_mgr,
     destination: Destination,
-    statistics: Box<Statistics>,
+    coder: Box<HuffmanCoder>,
     row_bytes: usize,
 }
 
@@ -42,12 +42,12 @@ struct Destination {
     output: Vec<u8>,
 }
 
-/// How the statistics pass of optimised Huffman tables is counted.
+/// Who makes and codes with optimised Huffman tables.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(super) enum Counting {
-    /// By [`statistics`] where it can, libjpeg elsewhere.
-    Fast,
-    /// By libjpeg: what [`Counting::Fast`] must match byte for byte.
+pub(super) enum Coding {
+    /// [`huffman`] in one pass where it can, libjpeg's two passes elsewhere.
+    OnePass,
+    /// libjpeg's two passes: what [`Coding::OnePass`] must match byte for byte.
     #[cfg(test)]
     Libjpeg,
 }
@@ -63,7 +63,7 @@ impl Compressor {
         height: u32,
         quality: u8,
         progressive: bool,
-        counting: Counting,
+        coding: Coding,
     ) -> Box<Compressor> {
         let components = samples_per_pixel(color_space);
         let mut compressor = Box::new(Compressor {
@@ -81,7 +81,7 @@ impl Compressor {
                 },
                 output: Vec::with_capacity(width as usize * height as usize / 4),
             },
-            statistics: Statistics::new(),
+            coder: HuffmanCoder::new(),
             row_bytes: width as usize * components,
         });
         let this = &mut *compressor;
@@ -89,7 +89,7 @@ impl Compressor {
         this.cinfo.common.err = &mut this.err;
         let cinfo = &mut this.cinfo;
         // SAFETY: cinfo's error manager is set; errors unwind to the caller's `guarded`,
-        // dropping the box, which destroys the compressor. The destination and statistics
+        // dropping the box, which destroys the compressor. The destination and the coder
         // live in the same box as cinfo.
         unsafe {
             jpeg_create_compress(cinfo);
@@ -104,14 +104,17 @@ impl Compressor {
             cinfo.image_width = width;
             cinfo.image_height = height;
             jpeg_set_quality(cinfo, c_int::from(quality), 0);
-            cinfo.optimize_coding = 1;
             if progressive {
                 jpeg_simple_progression(cinfo);
             }
+            let one_pass = coding == Coding::OnePass && huffman::codes_here(cinfo);
+            // Off, libjpeg keeps no coefficients and runs one pass, whose coder `install`
+            // replaces.
+            cinfo.optimize_coding = boolean::from(!one_pass);
             cinfo.dest = &mut this.destination.manager;
             jpeg_start_compress(cinfo, 1);
-            if counting == Counting::Fast {
-                statistics::install(cinfo, &mut this.statistics);
+            if one_pass {
+                huffman::install(cinfo, &mut this.coder);
             }
         }
         compressor
@@ -219,6 +222,23 @@ unsafe extern "C-unwind" fn term_destination(cinfo: &mut jpeg_compress_struct) {
     unsafe { destination.output.set_len(written) };
 }
 
+/// Hands `write` the output written so far, to append to, then offers libjpeg the space
+/// after what it appended.
+///
+/// # Safety
+/// `cinfo.dest` must be the manager of a [`Destination`].
+pub(super) unsafe fn append_output(
+    cinfo: &mut jpeg_compress_struct,
+    write: impl FnOnce(&mut Vec<u8>),
+) {
+    // SAFETY: as in `term_destination`.
+    let destination = unsafe { destination(cinfo) };
+    let written = destination.output.capacity() - destination.manager.free_in_buffer;
+    unsafe { destination.output.set_len(written) };
+    write(&mut destination.output);
+    offer_spare_capacity(destination);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,58 +274,55 @@ mod tests {
         (width, height): (u32, u32),
         quality: u8,
         progressive: bool,
-        counting: Counting,
+        coding: Coding,
     ) -> (Vec<u8>, c_long) {
         let pixels = test_pixels(width, height, samples_per_pixel(color_space));
         guarded(|| {
             let mut compressor =
-                Compressor::start(color_space, width, height, quality, progressive, counting);
+                Compressor::start(color_space, width, height, quality, progressive, coding);
             compressor.write_app_marker(1, b"Exif\0\0MM");
             compressor.write_scanlines(&pixels)?;
-            let counted = compressor.statistics.blocks_counted();
+            let counted = compressor.coder.blocks_counted();
             Ok((compressor.finish(), counted))
         })
         .unwrap()
     }
 
     #[test]
-    fn fast_counting_writes_the_bytes_libjpegs_counting_writes() {
+    fn one_pass_coding_writes_the_bytes_libjpegs_two_passes_write() {
         let cases = [
             (J_COLOR_SPACE::JCS_RGB, (33, 17), 80, 36), // 3×2 MCUs of 4 Y, Cb, Cr blocks
             (J_COLOR_SPACE::JCS_RGB, (1, 1), 80, 6),
             (J_COLOR_SPACE::JCS_RGB, (200, 131), 100, 13 * 9 * 6),
             (J_COLOR_SPACE::JCS_RGB, (200, 131), 1, 13 * 9 * 6),
             (J_COLOR_SPACE::JCS_GRAYSCALE, (64, 40), 90, 8 * 5),
+            // Symbols enough to be coded in two halves when a core is free.
+            (J_COLOR_SPACE::JCS_RGB, (1600, 1200), 95, 100 * 75 * 6),
         ];
         for (color_space, size, quality, blocks) in cases {
-            let (fast, counted) = encode(color_space, size, quality, false, Counting::Fast);
-            let (libjpeg, _) = encode(color_space, size, quality, false, Counting::Libjpeg);
+            let (one_pass, counted) = encode(color_space, size, quality, false, Coding::OnePass);
+            let (libjpeg, _) = encode(color_space, size, quality, false, Coding::Libjpeg);
             assert_eq!(
                 counted, blocks,
                 "{color_space:?} {size:?}: blocks counted here"
             );
             assert!(
-                fast == libjpeg,
+                one_pass == libjpeg,
                 "{color_space:?} {size:?} q{quality}: bytes differ"
             );
-            let decoded = image::load_from_memory(&fast).unwrap();
+            let decoded = image::load_from_memory(&one_pass).unwrap();
             assert_eq!((decoded.width(), decoded.height()), size);
         }
     }
 
     #[test]
-    fn progressive_files_keep_libjpegs_counting() {
-        let (fast, counted) = encode(J_COLOR_SPACE::JCS_RGB, (70, 50), 80, true, Counting::Fast);
-        let (libjpeg, _) = encode(
-            J_COLOR_SPACE::JCS_RGB,
-            (70, 50),
-            80,
-            true,
-            Counting::Libjpeg,
-        );
+    fn progressive_files_keep_libjpegs_passes() {
+        let (one_pass, counted) =
+            encode(J_COLOR_SPACE::JCS_RGB, (70, 50), 80, true, Coding::OnePass);
+        let (libjpeg, _) = encode(J_COLOR_SPACE::JCS_RGB, (70, 50), 80, true, Coding::Libjpeg);
         assert_eq!(counted, 0);
-        assert!(fast == libjpeg);
-        assert_eq!(image::load_from_memory(&fast).unwrap().width(), 70);
+        assert!(one_pass == libjpeg);
+        assert_eq!(image::load_from_memory(&one_pass).unwrap().width(), 70);
     }
 
     #[test]
@@ -316,7 +333,7 @@ mod tests {
             (300, 300),
             100,
             false,
-            Counting::Fast,
+            Coding::OnePass,
         );
         assert!(data.len() > 300 * 300 / 4, "{} bytes", data.len());
         assert_eq!(image::load_from_memory(&data).unwrap().height(), 300);
@@ -326,7 +343,7 @@ mod tests {
     fn rows_that_are_not_whole_are_refused() {
         let result = guarded(|| {
             let mut compressor =
-                Compressor::start(J_COLOR_SPACE::JCS_RGB, 10, 10, 80, false, Counting::Fast);
+                Compressor::start(J_COLOR_SPACE::JCS_RGB, 10, 10, 80, false, Coding::OnePass);
             compressor.write_scanlines(&[0; 31])
         });
         assert!(result.is_err());
