@@ -514,7 +514,11 @@ const STRIPS_IN_FLIGHT: usize = 2;
 /// Takes the rows of an image being encoded by [`encode_rows`], top to bottom.
 pub(crate) struct RowSink {
     row_bytes: usize,
+    /// Rows are written at the start of the strip, `filled` bytes so far. A strip that comes
+    /// back from the encoder keeps its length, so that its bytes are written over rather
+    /// than zeroed first (on the decoding thread, which the encoder waits for).
     strip: Vec<u8>,
+    filled: usize,
     /// Without an encoding thread, every row is kept in `strip`.
     encoder: Option<EncoderChannel>,
 }
@@ -536,10 +540,13 @@ impl RowSink {
 
     /// Adds a row that `fill` writes.
     fn push_with(&mut self, fill: impl FnOnce(&mut [u8]) -> io::Result<()>) -> io::Result<()> {
-        let start = self.strip.len();
-        self.strip.resize(start + self.row_bytes, 0);
-        fill(&mut self.strip[start..])?;
-        if self.strip.len() >= STRIP_ROWS * self.row_bytes {
+        let end = self.filled + self.row_bytes;
+        if self.strip.len() < end {
+            self.strip.resize(end, 0);
+        }
+        fill(&mut self.strip[self.filled..end])?;
+        self.filled = end;
+        if self.filled >= STRIP_ROWS * self.row_bytes {
             self.send_strip();
         }
         Ok(())
@@ -549,11 +556,12 @@ impl RowSink {
         let Some(EncoderChannel { strips, written }) = &self.encoder else {
             return;
         };
-        if self.strip.is_empty() {
+        if self.filled == 0 {
             return;
         }
-        let mut next = written.try_recv().unwrap_or_default();
-        next.clear();
+        let next = written.try_recv().unwrap_or_default();
+        self.strip.truncate(self.filled);
+        self.filled = 0;
         // A closed channel means the encoder failed (its error is reported after `produce`):
         // the strip is dropped.
         let _ = strips.send(std::mem::replace(&mut self.strip, next));
@@ -595,6 +603,7 @@ fn encode_rows_with(
     let mut sink = RowSink {
         row_bytes,
         strip: Vec::new(),
+        filled: 0,
         encoder: Some(EncoderChannel {
             strips: sender,
             written,
@@ -623,13 +632,14 @@ fn encode_rows_with(
             let mut sink = RowSink {
                 row_bytes,
                 strip: Vec::with_capacity(row_bytes * height as usize),
+                filled: 0,
                 encoder: None,
             };
             let produce = take_job().ok_or_else(|| Error::internal("row producer lost"))?;
             produce(&mut sink)?;
             return guarded(|| {
                 let mut compressor = start_encoder(color_space, width, height, settings);
-                compressor.write_scanlines(&sink.strip)?;
+                compressor.write_scanlines(&sink.strip[..sink.filled])?;
                 Ok(compressor.finish())
             });
         };
