@@ -1,10 +1,10 @@
 //! libjpeg's large buffers from Rust's allocator.
 //!
-//! libjpeg takes its large buffers (the whole-image coefficient arrays of optimised Huffman
-//! tables, progressive coding and progressive decoding) from `jpeg_get_large`, which
-//! `jmemnobs.c` maps to the C library's `malloc`. glibc returns buffers that large to the
-//! system when they are freed, so every image maps them again and faults in every page: 14 ms
-//! of a 6-megapixel re-encode. The linker's `--wrap`, which build.rs asks for in this crate's
+//! libjpeg takes its large buffers (the whole-image coefficient arrays of progressive coding
+//! and progressive decoding) from `jpeg_get_large`, which `jmemnobs.c` maps to the C
+//! library's `malloc`. glibc returns buffers that large to the system when they are freed, so
+//! every image maps them again and faults in every page: 14 ms of a 6-megapixel re-encode,
+//! when libjpeg still kept every coefficient to make optimised tables. The linker's `--wrap`, which build.rs asks for in this crate's
 //! tests and examples and in the bindings' links, sends those calls here instead, to the
 //! allocator the process uses for Rust (mimalloc in the bindings, which keeps freed pages for
 //! the next image). Without the flag these functions are never called and libjpeg keeps its
