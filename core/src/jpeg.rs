@@ -519,18 +519,22 @@ pub(crate) struct RowSink {
     /// than zeroed first (on the decoding thread, which the encoder waits for).
     strip: Vec<u8>,
     filled: usize,
-    /// Without an encoding thread, every row is kept in `strip`.
-    encoder: Option<EncoderChannel>,
+    to: StripsTo,
 }
 
-/// Where full strips go, and where written ones come back to be filled again.
-struct EncoderChannel {
-    strips: SyncSender<Vec<u8>>,
-    written: Receiver<Vec<u8>>,
+/// Where a [`RowSink`]'s full strips go.
+enum StripsTo {
+    /// To the encoder on another thread; written strips come back to be filled again.
+    Thread {
+        strips: SyncSender<Vec<u8>>,
+        written: Receiver<Vec<u8>>,
+    },
+    /// Into the compressor at once, on the thread that makes the rows.
+    Here(Box<Compressor>),
 }
 
 impl RowSink {
-    /// Adds a row.
+    /// Adds a row. (Writing a strip here cannot fail but by libjpeg's errors, which unwind.)
     pub(crate) fn push(&mut self, row: &[u8]) {
         let _ = self.push_with(|slot| {
             slot.copy_from_slice(row);
@@ -547,32 +551,37 @@ impl RowSink {
         fill(&mut self.strip[self.filled..end])?;
         self.filled = end;
         if self.filled >= STRIP_ROWS * self.row_bytes {
-            self.send_strip();
+            self.hand_over()?;
         }
         Ok(())
     }
 
-    fn send_strip(&mut self) {
-        let Some(EncoderChannel { strips, written }) = &self.encoder else {
-            return;
-        };
+    /// Hands the rows of the strip to the encoder.
+    fn hand_over(&mut self) -> io::Result<()> {
         if self.filled == 0 {
-            return;
+            return Ok(());
         }
-        let next = written.try_recv().unwrap_or_default();
-        self.strip.truncate(self.filled);
+        match &mut self.to {
+            StripsTo::Thread { strips, written } => {
+                let next = written.try_recv().unwrap_or_default();
+                self.strip.truncate(self.filled);
+                // A closed channel means the encoder failed (its error is reported after
+                // `produce`): the strip is dropped.
+                let _ = strips.send(std::mem::replace(&mut self.strip, next));
+            }
+            StripsTo::Here(compressor) => compressor.write_scanlines(&self.strip[..self.filled])?,
+        }
         self.filled = 0;
-        // A closed channel means the encoder failed (its error is reported after `produce`):
-        // the strip is dropped.
-        let _ = strips.send(std::mem::replace(&mut self.strip, next));
+        Ok(())
     }
 }
 
 /// Encodes a `width`×`height` image (8-bit gray or RGB, as `color_space` says) whose rows
-/// `produce` hands to a [`RowSink`] on a second thread, while this thread encodes the rows
-/// already handed over, as libvips' write-behind sink does. Callers use it only when a core
-/// is free ([`crate::cores::one_to_spare`]). The output is byte for byte that of [`encode`] of
-/// the same rows. An error of `produce` is the one reported.
+/// `produce` hands to a [`RowSink`], a strip at a time, so that the whole image is never
+/// held. With a core free ([`crate::cores::one_to_spare`]), `produce` runs on a second thread
+/// while this thread encodes the rows already handed over, as libvips' write-behind sink
+/// does; without, each strip is encoded between the rows `produce` makes. The output is byte
+/// for byte that of [`encode`] of the same rows. An error of `produce` is the one reported.
 ///
 /// The encoder stays on the calling thread because its large buffers are best allocated
 /// where the allocator's caches live: on a new thread each call, every one was faulted in
@@ -584,7 +593,8 @@ pub(crate) fn encode_rows(
     settings: &JpegSettings<'_>,
     produce: impl FnOnce(&mut RowSink) -> Result<()> + Send,
 ) -> Result<Vec<u8>> {
-    encode_rows_with(true, color_space, width, height, settings, produce)
+    let second_thread = crate::cores::one_to_spare();
+    encode_rows_with(second_thread, color_space, width, height, settings, produce)
 }
 
 /// [`encode_rows`], with `produce` on a second thread or, when `second_thread` is false or no
@@ -604,10 +614,10 @@ fn encode_rows_with(
         row_bytes,
         strip: Vec::new(),
         filled: 0,
-        encoder: Some(EncoderChannel {
+        to: StripsTo::Thread {
             strips: sender,
             written,
-        }),
+        },
     };
     // Shared with the thread, so that `produce` can still run here when no thread starts.
     let job = Mutex::new(Some(produce));
@@ -618,7 +628,7 @@ fn encode_rows_with(
                 .name("picsmith-rows".into())
                 .spawn_scoped(scope, || {
                     let produced = take_job().map_or(Ok(()), |produce| produce(&mut sink));
-                    sink.send_strip();
+                    let _ = sink.hand_over();
                     drop(sink); // closes the channel: the encoder finishes
                     produced
                 });
@@ -627,20 +637,24 @@ fn encode_rows_with(
             None
         };
         let Some(producing) = producing else {
-            // No thread: every row is kept, then encoded. The image's size has passed the
-            // limits, so its rows are allocated at once.
+            // No thread: each strip is encoded here as soon as it is full, between the rows
+            // `produce` makes, so no more than a strip of rows is ever held.
+            let compressor = guarded(|| Ok(start_encoder(color_space, width, height, settings)))?;
             let mut sink = RowSink {
                 row_bytes,
-                strip: Vec::with_capacity(row_bytes * height as usize),
+                strip: Vec::new(),
                 filled: 0,
-                encoder: None,
+                to: StripsTo::Here(compressor),
             };
             let produce = take_job().ok_or_else(|| Error::internal("row producer lost"))?;
-            produce(&mut sink)?;
+            // libjpeg's errors unwind from the compressor through `produce`, to here.
+            guarded(|| Ok(produce(&mut sink)))??;
             return guarded(|| {
-                let mut compressor = start_encoder(color_space, width, height, settings);
-                compressor.write_scanlines(&sink.strip[..sink.filled])?;
-                Ok(compressor.finish())
+                sink.hand_over()?;
+                match sink.to {
+                    StripsTo::Here(compressor) => Ok(compressor.finish()),
+                    StripsTo::Thread { .. } => Err(io::Error::other("the rows went to a thread")),
+                }
             });
         };
         let encoded = guarded(|| {
@@ -666,10 +680,21 @@ fn encode_rows_with(
     })
 }
 
-/// Re-encodes a whole 8-bit gray or RGB JPEG without holding all its pixels: this thread
-/// decodes rows into [`encode_rows`]. The output is byte for byte that of [`encode`] of
-/// [`decode`] at full size.
+/// Re-encodes a whole 8-bit gray or RGB JPEG without holding all its pixels: the decoder
+/// hands its rows to [`encode_rows`] a strip at a time. The output is byte for byte that of
+/// [`encode`] of [`decode`] at full size.
 pub(crate) fn transcode(
+    bytes: &[u8],
+    header: &JpegHeader,
+    settings: &JpegSettings<'_>,
+) -> Result<Vec<u8>> {
+    transcode_with(crate::cores::one_to_spare(), bytes, header, settings)
+}
+
+/// [`transcode`], decoding on a second thread or, when `second_thread` is false, between
+/// the strips the encoder takes.
+fn transcode_with(
+    second_thread: bool,
     bytes: &[u8],
     header: &JpegHeader,
     settings: &JpegSettings<'_>,
@@ -680,28 +705,35 @@ pub(crate) fn transcode(
         _ => return Err(Error::internal("only gray and RGB JPEGs are transcoded")),
     };
     let (width, height) = (header.width, header.height);
-    encode_rows(color_space, width, height, settings, |sink| {
-        guarded(|| {
-            let mut decoder = Decompressor::new(bytes);
-            let cinfo = &mut decoder.cinfo;
-            cinfo.out_color_space = color_space;
-            // SAFETY: cinfo holds a header read by Decompressor::new; errors unwind to
-            // `guarded`.
-            unsafe { jpeg_start_decompress(cinfo) };
-            if (cinfo.output_width, cinfo.output_height) != (width, height) {
-                return Err(io::Error::other(
-                    "the frame's size differs from the header's",
-                ));
-            }
-            for _ in 0..height {
-                sink.push_with(|row| read_line(cinfo, row))?;
-            }
-            // Reads on to the end of the data, so damage after the last row is found.
-            // SAFETY: every scanline has been read.
-            unsafe { jpeg_finish_decompress(cinfo) };
-            Ok(())
-        })
-    })
+    encode_rows_with(
+        second_thread,
+        color_space,
+        width,
+        height,
+        settings,
+        |sink| {
+            guarded(|| {
+                let mut decoder = Decompressor::new(bytes);
+                let cinfo = &mut decoder.cinfo;
+                cinfo.out_color_space = color_space;
+                // SAFETY: cinfo holds a header read by Decompressor::new; errors unwind to
+                // `guarded`.
+                unsafe { jpeg_start_decompress(cinfo) };
+                if (cinfo.output_width, cinfo.output_height) != (width, height) {
+                    return Err(io::Error::other(
+                        "the frame's size differs from the header's",
+                    ));
+                }
+                for _ in 0..height {
+                    sink.push_with(|row| read_line(cinfo, row))?;
+                }
+                // Reads on to the end of the data, so damage after the last row is found.
+                // SAFETY: every scanline has been read.
+                unsafe { jpeg_finish_decompress(cinfo) };
+                Ok(())
+            })
+        },
+    )
 }
 
 #[cfg(test)]
@@ -837,9 +869,12 @@ mod tests {
                     exif: Some(&exif),
                     icc: Some(&icc),
                 };
-                let transcoded = transcode(&source, &header, &settings).unwrap();
-                assert_eq!(transcoded, encode(&decoded, &settings).unwrap());
-                assert_eq!(read_header(&transcoded).unwrap().icc, Some(icc.clone()));
+                for second_thread in [true, false] {
+                    let transcoded =
+                        transcode_with(second_thread, &source, &header, &settings).unwrap();
+                    assert_eq!(transcoded, encode(&decoded, &settings).unwrap());
+                    assert_eq!(read_header(&transcoded).unwrap().icc, Some(icc.clone()));
+                }
             }
         }
     }
@@ -907,9 +942,11 @@ mod tests {
         for end in [bytes.len() / 10, bytes.len() / 2, bytes.len() - 2] {
             let cut = &bytes[..end];
             let header = read_header(cut).unwrap();
-            let err = transcode(cut, &header, &settings).unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::InvalidImage, "{err}");
-            assert_eq!(err, decode(cut, &header, 8).unwrap_err(), "cut at {end}");
+            for second_thread in [true, false] {
+                let err = transcode_with(second_thread, cut, &header, &settings).unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::InvalidImage, "{err}");
+                assert_eq!(err, decode(cut, &header, 8).unwrap_err(), "cut at {end}");
+            }
         }
     }
 

@@ -233,11 +233,12 @@ impl Pipeline {
             icc: icc.as_deref(),
         };
 
-        // With a core to spare, JPEG output is encoded while its rows are made (on the other
-        // core): here when the pixels stay as decoded, below when blur or sharpening ends.
-        let write_behind = cores::one_to_spare();
-        let unchanged = write_behind.then(|| self.unchanged_jpeg(&source, orientation, &rotation));
-        if let Some(header) = unchanged.flatten() {
+        // JPEG output is encoded while its rows are made, on the other core when one is free
+        // (`jpeg::encode_rows`). A JPEG whose pixels stay as decoded streams from the decoder
+        // to the encoder, a strip at a time, and is never held whole. When blur or sharpening
+        // ends the pipeline (below), the rows go to the encoder as they are finished, which
+        // gains only with a core to spare.
+        if let Some(header) = self.unchanged_jpeg(&source, orientation, &rotation) {
             let (format, vary_accept) = self.output_format(input_format, false, options);
             if format == Format::Jpeg && !auto_quality::searches(query) {
                 warn_unused_encoder_options(query, format, &mut warnings);
@@ -281,7 +282,9 @@ impl Pipeline {
             cropped: region.is_some(),
         };
         image = self.transform_before_effects(image, &prepared, &rotation, &mut context)?;
-        if write_behind && self.effects_come_last() && matches!(image, ImageRgb8(_) | ImageLuma8(_))
+        if self.effects_come_last()
+            && matches!(image, ImageRgb8(_) | ImageLuma8(_))
+            && cores::one_to_spare()
         {
             let (format, vary_accept) = self.output_format(input_format, false, options);
             if format == Format::Jpeg && !auto_quality::searches(query) {

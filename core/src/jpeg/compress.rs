@@ -33,6 +33,11 @@ pub(super) struct Compressor {
     row_bytes: usize,
 }
 
+// SAFETY: libjpeg keeps no state outside the compressor and what it allocates; the pointers
+// in `cinfo` lead into the same box or to libjpeg's pools, and `&mut self` keeps to one thread
+// at a time.
+unsafe impl Send for Compressor {}
+
 /// libjpeg's destination manager and the buffer behind it. The manager comes first, so the
 /// pointer libjpeg keeps to it is a pointer to the whole.
 #[repr(C)]
