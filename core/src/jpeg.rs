@@ -512,28 +512,28 @@ const STRIP_ROWS: usize = 32;
 const STRIPS_IN_FLIGHT: usize = 2;
 
 /// Takes the rows of an image being encoded by [`encode_rows`], top to bottom.
-pub(crate) struct RowSink {
+pub(crate) struct RowSink<'c> {
     row_bytes: usize,
     /// Rows are written at the start of the strip, `filled` bytes so far. A strip that comes
     /// back from the encoder keeps its length, so that its bytes are written over rather
     /// than zeroed first (on the decoding thread, which the encoder waits for).
     strip: Vec<u8>,
     filled: usize,
-    to: StripsTo,
+    to: StripsTo<'c>,
 }
 
 /// Where a [`RowSink`]'s full strips go.
-enum StripsTo {
+enum StripsTo<'c> {
     /// To the encoder on another thread; written strips come back to be filled again.
     Thread {
         strips: SyncSender<Vec<u8>>,
         written: Receiver<Vec<u8>>,
     },
     /// Into the compressor at once, on the thread that makes the rows.
-    Here(Box<Compressor>),
+    Here(&'c mut Compressor),
 }
 
-impl RowSink {
+impl RowSink<'_> {
     /// Adds a row. (Writing a strip here cannot fail but by libjpeg's errors, which unwind.)
     pub(crate) fn push(&mut self, row: &[u8]) {
         let _ = self.push_with(|slot| {
@@ -639,23 +639,20 @@ fn encode_rows_with(
         let Some(producing) = producing else {
             // No thread: each strip is encoded here as soon as it is full, between the rows
             // `produce` makes, so no more than a strip of rows is ever held.
-            let compressor = guarded(|| Ok(start_encoder(color_space, width, height, settings)))?;
+            let mut compressor =
+                guarded(|| Ok(start_encoder(color_space, width, height, settings)))?;
             let mut sink = RowSink {
                 row_bytes,
                 strip: Vec::new(),
                 filled: 0,
-                to: StripsTo::Here(compressor),
+                to: StripsTo::Here(&mut compressor),
             };
             let produce = take_job().ok_or_else(|| Error::internal("row producer lost"))?;
             // libjpeg's errors unwind from the compressor through `produce`, to here.
             guarded(|| Ok(produce(&mut sink)))??;
-            return guarded(|| {
-                sink.hand_over()?;
-                match sink.to {
-                    StripsTo::Here(compressor) => Ok(compressor.finish()),
-                    StripsTo::Thread { .. } => Err(io::Error::other("the rows went to a thread")),
-                }
-            });
+            guarded(|| sink.hand_over())?;
+            drop(sink);
+            return guarded(|| Ok(compressor.finish()));
         };
         let encoded = guarded(|| {
             let mut compressor = start_encoder(color_space, width, height, settings);
