@@ -11,6 +11,7 @@ use crate::format::Format;
 use crate::jpeg::{self, JpegHeader};
 use crate::limits::Limits;
 use crate::ops::geometry::{self, Region};
+use crate::resize;
 
 /// An input whose header has been read and checked against the limits; no pixel is decoded yet.
 pub(crate) struct Source<'a> {
@@ -278,6 +279,26 @@ impl Source<'_> {
             image: to_8bit(image),
             scale,
         })
+    }
+
+    /// For an 8-bit gray or RGB JPEG, how it decodes straight to `size` (stored orientation):
+    /// at the smallest DCT scale that covers `size`, then resampled from the source's exact
+    /// extent, as [`geometry::size_and_crop`] resizes. `None` for other sources and when the
+    /// decoded size is already `size`.
+    pub fn jpeg_shrink(&self, size: (u32, u32)) -> Option<(&JpegHeader, jpeg::Shrink)> {
+        let header = self.jpeg_header().filter(|header| jpeg::is_plain(header))?;
+        let eighths = dct_scale(header.width, header.height, size.0, size.1);
+        let decoded = jpeg::scaled_size(header, eighths);
+        let source = (header.width, header.height);
+        let extent = resize::exact_extent(source, f64::from(eighths) / 8.0, decoded);
+        (decoded != size).then_some((
+            header,
+            jpeg::Shrink {
+                eighths,
+                extent,
+                size,
+            },
+        ))
     }
 
     /// Decodes only `region` (x, y, width, height of the stored image) at full scale. A JPEG

@@ -13,6 +13,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::Format;
 use crate::jpeg::{self, JpegSettings};
 use crate::mp4;
+use crate::rows::RowSink;
 use mozjpeg_sys::J_COLOR_SPACE as ColorSpace;
 
 /// rav1e speed 8 (of 0-10) at 8 bits: a 1.1-megapixel photo at quality 80 encodes in 0.55 s on
@@ -91,7 +92,7 @@ pub(crate) fn encode_jpeg_rows(
     height: u32,
     gray: bool,
     settings: &EncodeSettings<'_>,
-    produce: impl FnOnce(&mut jpeg::RowSink) -> Result<()> + Send,
+    produce: impl FnOnce(&mut RowSink) -> Result<()> + Send,
 ) -> Result<Vec<u8>> {
     let icc = output_icc(settings, gray);
     let color_space = if gray {
@@ -101,6 +102,18 @@ pub(crate) fn encode_jpeg_rows(
     };
     let settings = jpeg_settings(settings, icc);
     jpeg::encode_rows(color_space, width, height, &settings, produce)
+}
+
+/// Decodes a gray or RGB JPEG straight to the size `shrink` says and encodes it as JPEG,
+/// each band of rows as it is resized (see [`jpeg::encode_resized`]).
+pub(crate) fn resized_jpeg(
+    bytes: &[u8],
+    header: &jpeg::JpegHeader,
+    shrink: &jpeg::Shrink,
+    settings: &EncodeSettings<'_>,
+) -> Result<Vec<u8>> {
+    let icc = output_icc(settings, header.components == 1);
+    jpeg::encode_resized(bytes, header, shrink, &jpeg_settings(settings, icc))
 }
 
 /// Re-encodes a whole gray or RGB JPEG as JPEG without holding its pixels (see

@@ -11,9 +11,6 @@
 use std::io;
 use std::os::raw::{c_int, c_ulong};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::Mutex;
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::thread;
 
 use image::{DynamicImage, GrayImage, RgbImage};
 use mozjpeg_sys::{
@@ -24,6 +21,8 @@ use mozjpeg_sys::{
 };
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::resize::{self, RowResizer};
+use crate::rows::{self, RowSink};
 
 mod compress;
 mod huffman;
@@ -504,88 +503,20 @@ fn start_encoder(
     compressor
 }
 
-/// Rows handed to the encoding thread at a time: about 290 KB of a 3000-pixel-wide RGB
-/// image, so the strips in flight stay in the L2 cache.
+/// Rows handed to the encoder at a time: about 290 KB of a 3000-pixel-wide RGB image, so the
+/// strips in flight stay in the L2 cache.
 const STRIP_ROWS: usize = 32;
 
-/// Strips waiting for the encoding thread.
-const STRIPS_IN_FLIGHT: usize = 2;
-
-/// Takes the rows of an image being encoded by [`encode_rows`], top to bottom.
-pub(crate) struct RowSink<'c> {
-    row_bytes: usize,
-    /// Rows are written at the start of the strip, `filled` bytes so far. A strip that comes
-    /// back from the encoder keeps its length, so that its bytes are written over rather
-    /// than zeroed first (on the decoding thread, which the encoder waits for).
-    strip: Vec<u8>,
-    filled: usize,
-    to: StripsTo<'c>,
-}
-
-/// Where a [`RowSink`]'s full strips go.
-enum StripsTo<'c> {
-    /// To the encoder on another thread; written strips come back to be filled again.
-    Thread {
-        strips: SyncSender<Vec<u8>>,
-        written: Receiver<Vec<u8>>,
-    },
-    /// Into the compressor at once, on the thread that makes the rows.
-    Here(&'c mut Compressor),
-}
-
-impl RowSink<'_> {
-    /// Adds a row. (Writing a strip here cannot fail but by libjpeg's errors, which unwind.)
-    pub(crate) fn push(&mut self, row: &[u8]) {
-        let _ = self.push_with(|slot| {
-            slot.copy_from_slice(row);
-            Ok(())
-        });
-    }
-
-    /// Adds a row that `fill` writes.
-    fn push_with(&mut self, fill: impl FnOnce(&mut [u8]) -> io::Result<()>) -> io::Result<()> {
-        let end = self.filled + self.row_bytes;
-        if self.strip.len() < end {
-            self.strip.resize(end, 0);
-        }
-        fill(&mut self.strip[self.filled..end])?;
-        self.filled = end;
-        if self.filled >= STRIP_ROWS * self.row_bytes {
-            self.hand_over()?;
-        }
-        Ok(())
-    }
-
-    /// Hands the rows of the strip to the encoder.
-    fn hand_over(&mut self) -> io::Result<()> {
-        if self.filled == 0 {
-            return Ok(());
-        }
-        match &mut self.to {
-            StripsTo::Thread { strips, written } => {
-                let next = written.try_recv().unwrap_or_default();
-                self.strip.truncate(self.filled);
-                // A closed channel means the encoder failed (its error is reported after
-                // `produce`): the strip is dropped.
-                let _ = strips.send(std::mem::replace(&mut self.strip, next));
-            }
-            StripsTo::Here(compressor) => compressor.write_scanlines(&self.strip[..self.filled])?,
-        }
-        self.filled = 0;
-        Ok(())
-    }
-}
+/// Decoded rows handed to a resize at a time, when they are decoded on a second thread. Each
+/// strip pays for its own horizontal weights (about 0.1 ms for a 720-pixel-wide output), so
+/// strips are longer than the encoder's; without a second thread the whole image is one strip.
+const RESIZE_STRIP_ROWS: usize = 128;
 
 /// Encodes a `width`×`height` image (8-bit gray or RGB, as `color_space` says) whose rows
 /// `produce` hands to a [`RowSink`], a strip at a time, so that the whole image is never
-/// held. With a core free ([`crate::cores::one_to_spare`]), `produce` runs on a second thread
-/// while this thread encodes the rows already handed over, as libvips' write-behind sink
-/// does; without, each strip is encoded between the rows `produce` makes. The output is byte
-/// for byte that of [`encode`] of the same rows. An error of `produce` is the one reported.
-///
-/// The encoder stays on the calling thread because its large buffers are best allocated
-/// where the allocator's caches live: on a new thread each call, every one was faulted in
-/// anew (W6 took 52 ms instead of 42).
+/// held: on a second thread while this one encodes, when a core is free ([`rows::stream`]).
+/// The output is byte for byte that of [`encode`] of the same rows. An error of `produce` is
+/// the one reported.
 pub(crate) fn encode_rows(
     color_space: ColorSpace,
     width: u32,
@@ -598,7 +529,7 @@ pub(crate) fn encode_rows(
 }
 
 /// [`encode_rows`], with `produce` on a second thread or, when `second_thread` is false or no
-/// thread can be had, first.
+/// thread can be had, between the strips the encoder takes.
 fn encode_rows_with(
     second_thread: bool,
     color_space: ColorSpace,
@@ -608,73 +539,18 @@ fn encode_rows_with(
     produce: impl FnOnce(&mut RowSink) -> Result<()> + Send,
 ) -> Result<Vec<u8>> {
     let row_bytes = width as usize * samples_per_pixel(color_space);
-    let (sender, strips) = mpsc::sync_channel::<Vec<u8>>(STRIPS_IN_FLIGHT);
-    let (give_back, written) = mpsc::sync_channel(STRIPS_IN_FLIGHT + 1);
-    let mut sink = RowSink {
-        row_bytes,
-        strip: Vec::new(),
-        filled: 0,
-        to: StripsTo::Thread {
-            strips: sender,
-            written,
-        },
-    };
-    // Shared with the thread, so that `produce` can still run here when no thread starts.
-    let job = Mutex::new(Some(produce));
-    let take_job = || job.lock().ok().and_then(|mut job| job.take());
-    thread::scope(|scope| {
-        let producing = if second_thread {
-            let producing = thread::Builder::new()
-                .name("picsmith-rows".into())
-                .spawn_scoped(scope, || {
-                    let produced = take_job().map_or(Ok(()), |produce| produce(&mut sink));
-                    let _ = sink.hand_over();
-                    drop(sink); // closes the channel: the encoder finishes
-                    produced
-                });
-            producing.ok()
-        } else {
-            None
-        };
-        let Some(producing) = producing else {
-            // No thread: each strip is encoded here as soon as it is full, between the rows
-            // `produce` makes, so no more than a strip of rows is ever held.
-            let mut compressor =
-                guarded(|| Ok(start_encoder(color_space, width, height, settings)))?;
-            let mut sink = RowSink {
-                row_bytes,
-                strip: Vec::new(),
-                filled: 0,
-                to: StripsTo::Here(&mut compressor),
-            };
-            let produce = take_job().ok_or_else(|| Error::internal("row producer lost"))?;
-            // libjpeg's errors unwind from the compressor through `produce`, to here.
-            guarded(|| Ok(produce(&mut sink)))??;
-            guarded(|| sink.hand_over())?;
-            drop(sink);
-            return guarded(|| Ok(compressor.finish()));
-        };
-        let encoded = guarded(|| {
-            let mut compressor = start_encoder(color_space, width, height, settings);
-            let mut rows = 0;
-            for strip in strips {
-                compressor.write_scanlines(&strip)?;
-                rows += strip.len() / row_bytes;
-                let _ = give_back.try_send(strip);
-            }
-            // Fewer rows: `produce` failed, and its error is the one to report.
-            if rows == height as usize {
-                Ok(Some(compressor.finish()))
-            } else {
-                Ok(None)
-            }
-        });
-        let produced = producing
-            .join()
-            .unwrap_or_else(|panic| resume_unwind(panic));
-        produced?;
-        encoded?.ok_or_else(|| Error::internal("fewer rows were produced than the image has"))
-    })
+    let mut compressor = guarded(|| Ok(start_encoder(color_space, width, height, settings)))?;
+    let mut rows = 0;
+    rows::stream(second_thread, row_bytes, STRIP_ROWS, produce, |strip| {
+        rows += strip.len() / row_bytes;
+        guarded(|| compressor.write_scanlines(strip))
+    })?;
+    if rows != height as usize {
+        return Err(Error::internal(
+            "fewer rows were produced than the image has",
+        ));
+    }
+    guarded(|| Ok(compressor.finish()))
 }
 
 /// Re-encodes a whole 8-bit gray or RGB JPEG without holding all its pixels: the decoder
@@ -696,11 +572,7 @@ fn transcode_with(
     header: &JpegHeader,
     settings: &JpegSettings<'_>,
 ) -> Result<Vec<u8>> {
-    let color_space = match header.components {
-        1 => ColorSpace::JCS_GRAYSCALE,
-        3 => ColorSpace::JCS_RGB,
-        _ => return Err(Error::internal("only gray and RGB JPEGs are transcoded")),
-    };
+    let color_space = plain_color_space(header)?;
     let (width, height) = (header.width, header.height);
     encode_rows_with(
         second_thread,
@@ -708,29 +580,149 @@ fn transcode_with(
         width,
         height,
         settings,
-        |sink| {
-            guarded(|| {
-                let mut decoder = Decompressor::new(bytes);
-                let cinfo = &mut decoder.cinfo;
-                cinfo.out_color_space = color_space;
-                // SAFETY: cinfo holds a header read by Decompressor::new; errors unwind to
-                // `guarded`.
-                unsafe { jpeg_start_decompress(cinfo) };
-                if (cinfo.output_width, cinfo.output_height) != (width, height) {
-                    return Err(io::Error::other(
-                        "the frame's size differs from the header's",
-                    ));
-                }
-                for _ in 0..height {
-                    sink.push_with(|row| read_line(cinfo, row))?;
-                }
-                // Reads on to the end of the data, so damage after the last row is found.
-                // SAFETY: every scanline has been read.
-                unsafe { jpeg_finish_decompress(cinfo) };
-                Ok(())
-            })
-        },
+        |sink| decode_rows(bytes, header, 8, sink),
     )
+}
+
+/// How a plain JPEG ([`plain_color_space`]) shrinks to `size`: decoded at `eighths`/8, then
+/// resampled from `extent`, the part of the decoded pixels that holds the source (see
+/// [`resize::resize_extent`]).
+pub(crate) struct Shrink {
+    pub eighths: u8,
+    pub extent: (f64, f64),
+    pub size: (u32, u32),
+}
+
+/// Decodes an 8-bit gray or RGB JPEG and resizes it as `shrink` says, handing the resized
+/// rows to `take`, top to bottom, in bands ([`resize::RowResizer`]). With `second_thread`,
+/// the decoder runs on a second thread while this one resizes the rows already decoded
+/// ([`rows::stream`]). The pixels are those of [`decode`] and [`resize::resize_extent`].
+fn decode_resized(
+    second_thread: bool,
+    bytes: &[u8],
+    header: &JpegHeader,
+    shrink: &Shrink,
+    take: &mut (impl FnMut(&[u8]) -> Result<()> + Send),
+) -> Result<()> {
+    plain_color_space(header)?;
+    let channels = usize::from(header.components);
+    let decoded = scaled_size(header, shrink.eighths);
+    let mut resizer = RowResizer::new(channels, decoded, shrink.extent, shrink.size)?;
+    let strip_rows = if second_thread {
+        RESIZE_STRIP_ROWS
+    } else {
+        decoded.1 as usize
+    };
+    let row_bytes = decoded.0 as usize * channels;
+    rows::stream(
+        second_thread,
+        row_bytes,
+        strip_rows,
+        |sink| decode_rows(bytes, header, shrink.eighths, sink),
+        |strip| resizer.push(strip, take),
+    )?;
+    resizer.finish(take)
+}
+
+/// [`decode_resized`] into an image; the decoder runs beside the resize when a core is free.
+pub(crate) fn decode_resized_image(
+    bytes: &[u8],
+    header: &JpegHeader,
+    shrink: &Shrink,
+) -> Result<DynamicImage> {
+    let channels = usize::from(header.components);
+    let (width, height) = shrink.size;
+    let mut pixels = Vec::with_capacity(width as usize * height as usize * channels);
+    let second_thread = crate::cores::one_to_spare();
+    decode_resized(second_thread, bytes, header, shrink, &mut |rows| {
+        pixels.extend_from_slice(rows);
+        Ok(())
+    })?;
+    resize::plain_image(channels, shrink.size, pixels)
+}
+
+/// [`decode_resized`] straight into the encoder, each band of rows encoded as it is made:
+/// byte for byte [`encode`] of [`decode_resized_image`].
+pub(crate) fn encode_resized(
+    bytes: &[u8],
+    header: &JpegHeader,
+    shrink: &Shrink,
+    settings: &JpegSettings<'_>,
+) -> Result<Vec<u8>> {
+    encode_resized_with(
+        crate::cores::one_to_spare(),
+        bytes,
+        header,
+        shrink,
+        settings,
+    )
+}
+
+fn encode_resized_with(
+    second_thread: bool,
+    bytes: &[u8],
+    header: &JpegHeader,
+    shrink: &Shrink,
+    settings: &JpegSettings<'_>,
+) -> Result<Vec<u8>> {
+    let color_space = plain_color_space(header)?;
+    let (width, height) = shrink.size;
+    let mut compressor = guarded(|| Ok(start_encoder(color_space, width, height, settings)))?;
+    decode_resized(second_thread, bytes, header, shrink, &mut |rows| {
+        guarded(|| compressor.write_scanlines(rows))
+    })?;
+    guarded(|| Ok(compressor.finish()))
+}
+
+/// The colour space an 8-bit gray or YCbCr JPEG decodes to without conversion here: gray or
+/// RGB, the pixels picsmith works on. CMYK and 12-bit data are refused.
+fn plain_color_space(header: &JpegHeader) -> Result<ColorSpace> {
+    match (header.precision, header.components) {
+        (8, 1) => Ok(ColorSpace::JCS_GRAYSCALE),
+        (8, 3) => Ok(ColorSpace::JCS_RGB),
+        _ => Err(Error::internal(
+            "only 8-bit gray and RGB JPEGs decode row by row",
+        )),
+    }
+}
+
+/// Whether [`plain_color_space`] takes this JPEG.
+pub(crate) fn is_plain(header: &JpegHeader) -> bool {
+    plain_color_space(header).is_ok()
+}
+
+/// The size libjpeg decodes to at `eighths`/8: each side rounded up.
+pub(crate) fn scaled_size(header: &JpegHeader, eighths: u8) -> (u32, u32) {
+    let scaled = |side: u32| (u64::from(side) * u64::from(eighths)).div_ceil(8) as u32;
+    (scaled(header.width), scaled(header.height))
+}
+
+/// Decodes an 8-bit gray or RGB JPEG at `eighths`/8 of its size into `sink`, each row as soon
+/// as it is decoded: the rows of [`decode`], never all held here.
+fn decode_rows(bytes: &[u8], header: &JpegHeader, eighths: u8, sink: &mut RowSink) -> Result<()> {
+    let color_space = plain_color_space(header)?;
+    let size = scaled_size(header, eighths);
+    guarded(|| {
+        let mut decoder = Decompressor::new(bytes);
+        let cinfo = &mut decoder.cinfo;
+        cinfo.scale_num = eighths.into();
+        cinfo.scale_denom = 8;
+        cinfo.out_color_space = color_space;
+        // SAFETY: cinfo holds a header read by Decompressor::new; errors unwind to `guarded`.
+        unsafe { jpeg_start_decompress(cinfo) };
+        if (cinfo.output_width, cinfo.output_height) != size {
+            return Err(io::Error::other(
+                "the frame's size differs from the header's",
+            ));
+        }
+        for _ in 0..size.1 {
+            sink.push_with(|row| read_line(cinfo, row))?;
+        }
+        // Reads on to the end of the data, so damage after the last row is found.
+        // SAFETY: every scanline has been read.
+        unsafe { jpeg_finish_decompress(cinfo) };
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -943,6 +935,107 @@ mod tests {
                 let err = transcode_with(second_thread, cut, &header, &settings).unwrap_err();
                 assert_eq!(err.kind(), ErrorKind::InvalidImage, "{err}");
                 assert_eq!(err, decode(cut, &header, 8).unwrap_err(), "cut at {end}");
+            }
+        }
+    }
+
+    /// A photo-like JPEG with a texture, so that every resampling tap matters; `RESIZE_STRIP_ROWS`
+    /// is crossed several times at half scale.
+    fn textured_jpeg(gray: bool, progressive: bool) -> Vec<u8> {
+        let rgb = RgbImage::from_fn(999, 777, |x, y| {
+            let texture = ((x * 7 + y * 13) % 31) as u8;
+            image::Rgb([(x / 4) as u8 ^ texture, (y / 3) as u8, ((x + y) / 7) as u8])
+        });
+        let image = if gray {
+            DynamicImage::ImageLuma8(DynamicImage::ImageRgb8(rgb).to_luma8())
+        } else {
+            DynamicImage::ImageRgb8(rgb)
+        };
+        let settings = JpegSettings {
+            quality: 85,
+            progressive,
+            exif: None,
+            icc: None,
+        };
+        encode(&image, &settings).unwrap()
+    }
+
+    /// The shrink `decode::Source::jpeg_shrink` plans for `size` at `eighths`/8.
+    fn shrink_to(header: &JpegHeader, eighths: u8, size: (u32, u32)) -> Shrink {
+        let decoded = scaled_size(header, eighths);
+        let source = (header.width, header.height);
+        Shrink {
+            eighths,
+            extent: resize::exact_extent(source, f64::from(eighths) / 8.0, decoded),
+            size,
+        }
+    }
+
+    #[test]
+    fn resizing_while_decoding_gives_the_pixels_of_resizing_after_it() {
+        let settings = JpegSettings {
+            quality: 80,
+            progressive: false,
+            exif: None,
+            icc: None,
+        };
+        for (gray, progressive) in [(false, false), (true, false), (false, true)] {
+            let bytes = textured_jpeg(gray, progressive);
+            let header = read_header(&bytes).unwrap();
+            // 1/8, 1/4 and 1/2 scale, full scale, one side only, and an upscale.
+            for (eighths, size) in [
+                (1, (100, 78)),
+                (2, (200, 155)),
+                (4, (333, 259)),
+                (8, (600, 466)),
+                (8, (999, 500)),
+                (8, (1200, 933)),
+            ] {
+                let case = format!("gray {gray}, progressive {progressive}, {size:?}");
+                let shrink = shrink_to(&header, eighths, size);
+                let decoded = decode(&bytes, &header, eighths).unwrap();
+                let after = resize::resize_extent(&decoded, shrink.extent, size.0, size.1).unwrap();
+                let expected = encode(&after, &settings).unwrap();
+                for second_thread in [true, false] {
+                    let mut pixels = Vec::new();
+                    decode_resized(second_thread, &bytes, &header, &shrink, &mut |rows| {
+                        pixels.extend_from_slice(rows);
+                        Ok(())
+                    })
+                    .unwrap();
+                    assert!(
+                        pixels == after.as_bytes(),
+                        "{case}, second thread {second_thread}"
+                    );
+                    let encoded =
+                        encode_resized_with(second_thread, &bytes, &header, &shrink, &settings);
+                    assert!(
+                        encoded.unwrap() == expected,
+                        "{case}, second thread {second_thread}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn damage_found_while_resizing_is_the_error_of_decoding() {
+        let bytes = textured_jpeg(false, false);
+        let settings = JpegSettings {
+            quality: 80,
+            progressive: false,
+            exif: None,
+            icc: None,
+        };
+        // Cut in the first strip, in the middle, and only the end-of-image marker missing.
+        for end in [bytes.len() / 20, bytes.len() / 2, bytes.len() - 2] {
+            let cut = &bytes[..end];
+            let header = read_header(cut).unwrap();
+            let shrink = shrink_to(&header, 4, (333, 259));
+            for second_thread in [true, false] {
+                let err = encode_resized_with(second_thread, cut, &header, &shrink, &settings)
+                    .unwrap_err();
+                assert_eq!(err, decode(cut, &header, 4).unwrap_err(), "cut at {end}");
             }
         }
     }

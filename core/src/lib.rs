@@ -34,6 +34,7 @@ mod query;
 mod recognition;
 mod resize;
 mod resolver;
+mod rows;
 mod signing;
 pub mod storage;
 #[cfg(feature = "vips")]

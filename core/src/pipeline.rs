@@ -18,7 +18,7 @@ use crate::encode::{self, EncodeSettings};
 use crate::error::Result;
 use crate::exif;
 use crate::format::{Format, accepts};
-use crate::jpeg::JpegHeader;
+use crate::jpeg::{self, JpegHeader};
 use crate::ops::{Context, color, compose, effects, filters, geometry, redeye};
 use crate::params;
 use crate::query::{self, ParsedQuery, Quality, Value, Warning};
@@ -45,6 +45,9 @@ const PIXEL_NEUTRAL_PARAMETERS: &[&str] = &[
     "cache_processed",
     "cache_queries",
 ];
+
+/// The parameters that size the whole image (with `crop` when it cuts nothing away).
+const SIZE_PARAMETERS: &[&str] = &["width", "height", "dpr", "upscale", "crop"];
 
 /// Quality used when none is asked for and the source's cannot be estimated (Imagizer's rule).
 const DEFAULT_QUALITY: u8 = 90;
@@ -258,17 +261,42 @@ impl Pipeline {
         // A crop at the source's scale is cut out before the image is turned upright, so the
         // pixels thrown away are never turned.
         let region = geometry::unscaled_region(query, upright)?;
-        let (image, scale) = match region {
-            Some(region) => {
-                let stored = (source.width, source.height);
-                let stored_region =
-                    geometry::stored_region(region, stored, orientation, rotation.quarter_turns);
-                (source.decode_region(stored_region)?, 1.0)
+        // A JPEG that is only resized is resized while it decodes, a strip of rows at a time
+        // (`jpeg::encode_resized`): beside the decoder when a core is free, and as JPEG each
+        // band of rows goes straight on into the encoder.
+        let shrink = match (region, stored_hint) {
+            (None, Some(size)) if self.only_resizes(orientation, &rotation, upright)? => {
+                source.jpeg_shrink(size)
             }
-            None => {
-                let decoded = source.decode_scaled(stored_hint)?;
-                (decoded.image, decoded.scale)
+            _ => None,
+        };
+        if let Some((header, shrink)) = &shrink {
+            let (format, vary_accept) = self.output_format(input_format, false, options);
+            if format == Format::Jpeg && !auto_quality::searches(query) {
+                warn_unused_encoder_options(query, format, &mut warnings);
+                let data = encode::resized_jpeg(source.bytes, header, shrink, &settings(format))?;
+                return Ok(Output {
+                    data,
+                    format,
+                    width: shrink.size.0,
+                    height: shrink.size.1,
+                    warnings,
+                    vary_accept,
+                    quality: Some(quality),
+                });
             }
+        }
+        let (image, scale) = if let Some((header, shrink)) = shrink {
+            let image = jpeg::decode_resized_image(source.bytes, header, &shrink)?;
+            (image, f64::from(shrink.size.0) / f64::from(source.width))
+        } else if let Some(region) = region {
+            let stored = (source.width, source.height);
+            let stored_region =
+                geometry::stored_region(region, stored, orientation, rotation.quarter_turns);
+            (source.decode_region(stored_region)?, 1.0)
+        } else {
+            let decoded = source.decode_scaled(stored_hint)?;
+            (decoded.image, decoded.scale)
         };
         let mut image = geometry::turn_upright(image, orientation, rotation.quarter_turns);
 
@@ -351,6 +379,24 @@ impl Pipeline {
             && (self.parsed.values.keys()).all(|name| PIXEL_NEUTRAL_PARAMETERS.contains(name));
         let plain = header.precision == 8 && matches!(header.components, 1 | 3);
         (upright && only_output_options && plain).then_some(header)
+    }
+
+    /// Whether the query only resizes the whole image, which is upright as stored, and sets
+    /// output options: a JPEG is then resized while it decodes.
+    fn only_resizes(
+        &self,
+        orientation: u8,
+        rotation: &geometry::Rotation,
+        upright: (u32, u32),
+    ) -> Result<bool> {
+        let query = &self.parsed;
+        let stored_upright =
+            orientation == 1 && rotation.quarter_turns == 0 && rotation.tilt == 0.0;
+        let only_sizes = !query.zoom
+            && (query.values.keys()).all(|name| {
+                PIXEL_NEUTRAL_PARAMETERS.contains(name) || SIZE_PARAMETERS.contains(name)
+            });
+        Ok(stored_upright && only_sizes && geometry::resizes_whole(query, upright)?)
     }
 
     /// The EXIF orientation `autorotate` applies, the rotation asked for, and the upright size

@@ -216,6 +216,13 @@ pub(crate) fn decode_hint(
     Ok((plan.scaled != upright).then_some(plan.scaled))
 }
 
+/// Whether `width`/`height`/`dpr`/`crop` ask only for the whole image at another size: no
+/// window cut from it, no canvas around it.
+pub(crate) fn resizes_whole(query: &ParsedQuery, upright: (u32, u32)) -> Result<bool> {
+    let plan = SizePlan::new(query, upright)?;
+    Ok(plan.window == Window::Whole && plan.canvas.is_none() && plan.scaled != upright)
+}
+
 /// Resizes and crops as `width`/`height`/`dpr`/`crop` ask. `source` is the upright size the
 /// plan is made for (before any shrink-on-load), so results do not depend on how the decoder
 /// shrank the image; `scale` is how much it shrank (see [`Decoded::scale`]).
@@ -239,10 +246,7 @@ pub(crate) fn size_and_crop(
     )?;
     let mut image = image;
     if (image.width(), image.height()) != plan.scaled {
-        let extent = (
-            (f64::from(source.0) * scale).min(f64::from(image.width())),
-            (f64::from(source.1) * scale).min(f64::from(image.height())),
-        );
+        let extent = resize::exact_extent(source, scale, (image.width(), image.height()));
         image = resize::resize_extent(&image, extent, plan.scaled.0, plan.scaled.1)?;
     }
     let image = match plan.window {
