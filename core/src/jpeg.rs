@@ -943,8 +943,8 @@ mod tests {
         }
     }
 
-    /// A photo-like JPEG with a texture, so that every resampling tap matters; `RESIZE_STRIP_ROWS`
-    /// is crossed several times at half scale.
+    /// A photo-like JPEG with a texture, so that every resampling tap matters, tall enough
+    /// for many strips and bands at every scale.
     fn textured_jpeg(gray: bool, progressive: bool) -> Vec<u8> {
         let rgb = RgbImage::from_fn(999, 777, |x, y| {
             let texture = ((x * 7 + y * 13) % 31) as u8;

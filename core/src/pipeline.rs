@@ -374,11 +374,9 @@ impl Pipeline {
         rotation: &geometry::Rotation,
     ) -> Option<&'s JpegHeader> {
         let header = source.jpeg_header()?;
-        let upright = orientation == 1 && rotation.quarter_turns == 0 && rotation.tilt == 0.0;
-        let only_output_options = !self.parsed.zoom
-            && (self.parsed.values.keys()).all(|name| PIXEL_NEUTRAL_PARAMETERS.contains(name));
-        let plain = header.precision == 8 && matches!(header.components, 1 | 3);
-        (upright && only_output_options && plain).then_some(header)
+        let unchanged = upright_as_stored(orientation, rotation)
+            && self.only_parameters(&[PIXEL_NEUTRAL_PARAMETERS]);
+        (unchanged && jpeg::is_plain(header)).then_some(header)
     }
 
     /// Whether the query only resizes the whole image, which is upright as stored, and sets
@@ -389,14 +387,15 @@ impl Pipeline {
         rotation: &geometry::Rotation,
         upright: (u32, u32),
     ) -> Result<bool> {
-        let query = &self.parsed;
-        let stored_upright =
-            orientation == 1 && rotation.quarter_turns == 0 && rotation.tilt == 0.0;
-        let only_sizes = !query.zoom
-            && (query.values.keys()).all(|name| {
-                PIXEL_NEUTRAL_PARAMETERS.contains(name) || SIZE_PARAMETERS.contains(name)
-            });
-        Ok(stored_upright && only_sizes && geometry::resizes_whole(query, upright)?)
+        let sizes_only = upright_as_stored(orientation, rotation)
+            && self.only_parameters(&[PIXEL_NEUTRAL_PARAMETERS, SIZE_PARAMETERS]);
+        Ok(sizes_only && geometry::resizes_whole(&self.parsed, upright)?)
+    }
+
+    /// Whether every parameter set is in one of `lists` (and `crop=zoom` is not asked for).
+    fn only_parameters(&self, lists: &[&[&str]]) -> bool {
+        !self.parsed.zoom
+            && (self.parsed.values.keys()).all(|name| lists.iter().any(|list| list.contains(name)))
     }
 
     /// The EXIF orientation `autorotate` applies, the rotation asked for, and the upright size
@@ -536,6 +535,11 @@ struct Orientation {
     /// Width and height swap between the stored and the upright image.
     turns_side: bool,
     upright: (u32, u32),
+}
+
+/// Whether the stored image is upright as it is: no EXIF orientation applied, no rotation.
+fn upright_as_stored(orientation: u8, rotation: &geometry::Rotation) -> bool {
+    orientation == 1 && rotation.quarter_turns == 0 && rotation.tilt == 0.0
 }
 
 /// Warns about `interlace` and `lossless` when the output format cannot honour them.
