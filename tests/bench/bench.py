@@ -6,8 +6,11 @@ each image themselves and answer over a pipe. This process only schedules, so th
 living in other interpreters (Pillow-SIMD's venv, Node) are interleaved like the rest:
 
 1. Single-thread timing: each round runs every workload once per library in turn, so that
-   machine noise hits every library alike; wall and CPU ms per image. W1 also runs the
-   physical-limit proxy (djpeg at a DCT scale piped to cjpeg) in every round.
+   machine noise hits every library alike; wall and CPU ms per image. The turn starts one
+   library later each round, so that each follows every other equally often: what the one
+   before leaves running (a pool's threads winding down, a collector) takes a core from the
+   next, and with a fixed order a library always paid for the same neighbour. W1 also runs
+   the physical-limit proxy (djpeg at a DCT scale piped to cjpeg) in every round.
 2. W3 (match_size): before the rounds, each peer's quality is searched once for the output
    size closest to picsmith's at the workload's quality; that quality is then timed.
 3. Throughput: a second worker per library with two threads; a fixed count of images on one
@@ -188,8 +191,10 @@ def single_thread_rounds(single, results, quality):
     log(f"{ROUNDS} rounds after {WARMUP} warm-up rounds")
     for round_ in range(ROUNDS + WARMUP):
         for w in WORKLOADS:
+            keys = list(results[w])
+            first = round_ % len(keys)
             timings = {key: single[key].request("run", workload=w, quality=quality[w][key])
-                       for key in results[w]}
+                       for key in keys[first:] + keys[:first]}
             if w == "W1":
                 ms, cpu_ms, proxy_out = run_proxy(proxy_input, scale, SPEC["quality"])
                 timings[PROXY] = {"ms": ms, "cpu_ms": cpu_ms}
