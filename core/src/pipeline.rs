@@ -261,16 +261,17 @@ impl Pipeline {
         // A crop at the source's scale is cut out before the image is turned upright, so the
         // pixels thrown away are never turned.
         let region = geometry::unscaled_region(query, upright)?;
-        // A JPEG that is only resized is resized while it decodes, a strip of rows at a time
-        // (`jpeg::encode_resized`): beside the decoder when a core is free, and as JPEG each
-        // band of rows goes straight on into the encoder.
+        // A JPEG to be resized is resized while it decodes, a strip of rows at a time
+        // (`jpeg::decode_resized`), beside the decoder when a core is free; the rest of the
+        // transform follows. When it is only resized, as JPEG each band of rows goes straight
+        // on into the encoder.
         let shrink = match (region, stored_hint) {
-            (None, Some(size)) if self.only_resizes(orientation, &rotation, upright)? => {
-                source.jpeg_shrink(size)
-            }
+            (None, Some(size)) => source.jpeg_shrink(size),
             _ => None,
         };
-        if let Some((header, shrink)) = &shrink {
+        if let Some((header, shrink)) = &shrink
+            && self.only_resizes(orientation, &rotation, upright)?
+        {
             let (format, vary_accept) = self.output_format(input_format, false, options);
             if format == Format::Jpeg && !auto_quality::searches(query) {
                 warn_unused_encoder_options(query, format, &mut warnings);
@@ -380,7 +381,8 @@ impl Pipeline {
     }
 
     /// Whether the query only resizes the whole image, which is upright as stored, and sets
-    /// output options: a JPEG is then resized while it decodes.
+    /// output options: the rows of a JPEG resized while it decodes are then final, and can
+    /// go straight on into the encoder.
     fn only_resizes(
         &self,
         orientation: u8,
