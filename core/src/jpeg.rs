@@ -507,11 +507,17 @@ fn start_encoder(
 /// strips in flight stay in the L2 cache.
 const STRIP_ROWS: usize = 32;
 
-/// Output rows a resize beside the decoder resamples across at a time. Each pass computes its
-/// weights anew (see [`RowResizer`]), on the thread that waits for the decoder anyway; the
-/// last rows wait less. W1's thumbnail (Rust example, three rounds of 60): 11.5 ms at 32
-/// rows, 11.7 at 64 and 128, 12.3 at 200, 14.1 in one pass at the end.
-const ACROSS_ROWS: u32 = 32;
+/// How often a resize beside the decoder resamples across: at most this many passes, of at
+/// least [`LEAST_ACROSS_ROWS`] rows. Each pass computes its weights anew (see [`RowResizer`]),
+/// as costly as resampling 30-50 rows: on the thread that waits for the decoder while the
+/// output is small, but on the busier thread when the output is large. Rust example, W1's
+/// source, fixed 32-row passes against at most 16: a 720x588 thumbnail 11.5 and 11.9 ms (14.2
+/// before any resize beside the decoder); `width=2000` 37.1 and 28.2 ms (34.4 before);
+/// `width=4000&upscale=true` 110 and 69 ms (74 before).
+const PASSES_ACROSS: u32 = 16;
+
+/// The fewest rows a pass across takes (see [`PASSES_ACROSS`]).
+const LEAST_ACROSS_ROWS: u32 = 32;
 
 /// Encodes a `width`×`height` image (8-bit gray or RGB, as `color_space` says) whose rows
 /// `produce` hands to a [`RowSink`], a strip at a time, so that the whole image is never
@@ -612,7 +618,7 @@ fn decode_resized(
     // encoder's size stay in the cache: decoding the whole image as one strip, resized where
     // it lies, was 3 % slower with two images at once.)
     let across_rows = if second_thread {
-        ACROSS_ROWS
+        shrink.size.1.div_ceil(PASSES_ACROSS).max(LEAST_ACROSS_ROWS)
     } else {
         shrink.size.1
     };
