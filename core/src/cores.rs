@@ -1,5 +1,6 @@
-//! Whether a transform may take a second core for a helper thread (see
-//! [`crate::jpeg::encode_rows`]): only while fewer transforms run than the process has cores.
+//! Whether a transform may take a second core for a helper thread (see [`crate::rows::stream`]:
+//! a decoder beside the resize or the encoder): only while fewer transforms run than the
+//! process has cores.
 //! A lone request then finishes sooner; a busy server, whose cores are all taken by requests,
 //! keeps one thread per request and loses no throughput to handing rows between threads.
 

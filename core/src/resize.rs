@@ -145,8 +145,9 @@ impl RowResizer {
                 "cannot resize {extent:?} of {source:?} to {size:?}"
             )));
         }
-        // Sized once: grown row by row, the buffers were copied into ever larger blocks, and
-        // every block stayed mapped for the allocator's next use (W1: 18 MiB of peak RSS).
+        // Sized for the rows that usually wait at once: grown a band at a time, the buffers
+        // were copied into ever larger blocks, and every block stayed mapped for the
+        // allocator's next use (W1 on one core: 18 MiB of peak RSS).
         let across_rows = across_rows.clamp(1, size.1);
         let waiting = (across_rows + BAND_ROWS - 1).min(size.1) as usize;
         let source_row = source.0 as usize * channels;

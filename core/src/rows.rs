@@ -134,15 +134,16 @@ pub(crate) fn stream(
             let (sender, strips) = mpsc::sync_channel::<Vec<u8>>(STRIPS_IN_FLIGHT);
             let (give_back, taken) = mpsc::sync_channel(STRIPS_IN_FLIGHT + 1);
             // Every strip is allocated here, where the allocator's caches live: a thread
-            // new for each call would fault its own in afresh.
+            // new for each call would fault its own in afresh. (Reserved, not filled: an
+            // image shorter than a strip touches only its rows.)
             let strip_bytes = row_bytes * strip_rows;
             for _ in 0..STRIPS_IN_FLIGHT + 1 {
-                let _ = give_back.try_send(vec![0; strip_bytes]);
+                let _ = give_back.try_send(Vec::with_capacity(strip_bytes));
             }
             let mut sink = RowSink {
                 row_bytes,
                 strip_rows,
-                strip: vec![0; strip_bytes],
+                strip: Vec::with_capacity(strip_bytes),
                 filled: 0,
                 to: StripsTo::Thread {
                     strips: sender,
