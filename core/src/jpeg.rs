@@ -285,13 +285,8 @@ pub(crate) fn decode_region(
         _ => ColorSpace::JCS_RGB,
     };
     let (width, height, channels, pixels) = guarded(move || {
-        let mut decoder = Decompressor::new(bytes);
+        let mut decoder = Decompressor::start(bytes, eighths, color_space);
         let cinfo = &mut decoder.cinfo;
-        cinfo.scale_num = eighths.into();
-        cinfo.scale_denom = 8;
-        cinfo.out_color_space = color_space;
-        // SAFETY: cinfo holds a header read by Decompressor::new; errors unwind to `guarded`.
-        unsafe { jpeg_start_decompress(cinfo) };
         let (full_width, full_height) = (cinfo.output_width, cinfo.output_height);
         let (x, y, width, height) = region.unwrap_or((0, 0, full_width, full_height));
         if x.saturating_add(width) > full_width || y.saturating_add(height) > full_height {
@@ -393,6 +388,19 @@ impl Decompressor {
             jpeg_mem_src(&mut decoder.cinfo, bytes.as_ptr(), bytes.len() as c_ulong);
             jpeg_read_header(&mut decoder.cinfo, 1);
         }
+        decoder
+    }
+
+    /// [`new`](Self::new), then decompression started at `eighths`/8 of the full size into
+    /// `color_space`. Runs inside [`guarded`]: libjpeg's errors unwind from here.
+    fn start(bytes: &[u8], eighths: u8, color_space: ColorSpace) -> Box<Decompressor> {
+        let mut decoder = Decompressor::new(bytes);
+        let cinfo = &mut decoder.cinfo;
+        cinfo.scale_num = eighths.into();
+        cinfo.scale_denom = 8;
+        cinfo.out_color_space = color_space;
+        // SAFETY: cinfo holds a header read by `new`; errors unwind to the caller's `guarded`.
+        unsafe { jpeg_start_decompress(cinfo) };
         decoder
     }
 }
@@ -713,13 +721,8 @@ fn decode_rows(bytes: &[u8], header: &JpegHeader, eighths: u8, sink: &mut RowSin
     let color_space = plain_color_space(header)?;
     let size = scaled_size(header, eighths);
     guarded(|| {
-        let mut decoder = Decompressor::new(bytes);
+        let mut decoder = Decompressor::start(bytes, eighths, color_space);
         let cinfo = &mut decoder.cinfo;
-        cinfo.scale_num = eighths.into();
-        cinfo.scale_denom = 8;
-        cinfo.out_color_space = color_space;
-        // SAFETY: cinfo holds a header read by Decompressor::new; errors unwind to `guarded`.
-        unsafe { jpeg_start_decompress(cinfo) };
         if (cinfo.output_width, cinfo.output_height) != size {
             return Err(io::Error::other(
                 "the frame's size differs from the header's",
