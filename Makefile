@@ -100,7 +100,7 @@ build-node: $(STAMPS)/apt $(STAMPS)/npm
 test: lint test-rust test-python test-node test-c test-php ## Build everything and run every suite
 	@echo "make test: every suite passed"
 
-lint: check-header ## cargo fmt check, clippy with warnings denied, header freshness
+lint: $(STAMPS)/apt check-header ## cargo fmt check, clippy with warnings denied, header freshness
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --workspace --all-targets --quiet $(CARGO_FEATURES) -- -D warnings
 
