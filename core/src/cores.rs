@@ -4,8 +4,9 @@
 //! A lone request then finishes sooner; a busy server, whose cores are all taken by requests,
 //! keeps one thread per request and loses no throughput to handing rows between threads.
 
-use std::sync::OnceLock;
+use std::panic::resume_unwind;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// Transforms running now, in every thread of the process.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
@@ -33,6 +34,30 @@ pub(crate) fn one_to_spare() -> bool {
     RUNNING.load(Ordering::Relaxed) < cores
 }
 
+/// Runs `here` on this thread while a helper thread named `name` runs `beside`; when no thread
+/// can be started, this thread runs `beside` after `here`. A panic in either reaches the caller.
+/// For work split in two halves once [`one_to_spare`] has allowed the second core.
+pub(crate) fn run_beside(name: &str, here: impl FnOnce(), beside: impl FnOnce() + Send) {
+    // Shared with the helper, so that this thread can still run it when none starts.
+    let beside = Mutex::new(Some(beside));
+    let run = || {
+        let work = beside.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(work) = work {
+            work();
+        }
+    };
+    std::thread::scope(|scope| {
+        let helper = std::thread::Builder::new()
+            .name(name.into())
+            .spawn_scoped(scope, run);
+        here();
+        match helper {
+            Ok(helper) => helper.join().unwrap_or_else(|panic| resume_unwind(panic)),
+            Err(_) => run(),
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +75,12 @@ mod tests {
             "{cores} transforms on {cores} cores leave none free"
         );
         drop(busy);
+    }
+
+    #[test]
+    fn both_halves_run_once() {
+        let (mut first, mut second) = (0, 0);
+        run_beside("picsmith-test", || first += 1, || second += 1);
+        assert_eq!((first, second), (1, 1));
     }
 }

@@ -8,14 +8,13 @@
 //! with `crop=zoom`, keeps the size and zooms in until no corner shows.
 
 use std::mem::MaybeUninit;
-use std::panic::resume_unwind;
-use std::sync::{Mutex, PoisonError};
 
 use image::{DynamicImage, GrayImage, Rgba as Pixel, RgbaImage};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::limits::Limits;
 use crate::ops::Context;
+use crate::ops::rotate::rotate_bilinear;
 use crate::query::{Coord, Crop, ParsedQuery, Rgba};
 use crate::resize;
 
@@ -588,27 +587,11 @@ fn turned_on<P: image::Pixel<Subpixel = u8>, const N: usize>(
         } else {
             (width - half..width, 0..width - half)
         };
-        // Shared with the helper, so that this thread can still turn it when none starts.
-        let second_half = Mutex::new(Some((second_columns, second)));
-        let turn_second_half = || {
-            let half = second_half
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            if let Some((columns, out)) = half {
-                turn(columns, out);
-            }
-        };
-        std::thread::scope(|scope| {
-            let helper = std::thread::Builder::new()
-                .name("picsmith-turn".into())
-                .spawn_scoped(scope, turn_second_half);
-            turn(first_columns, first);
-            match helper {
-                Ok(helper) => helper.join().unwrap_or_else(|panic| resume_unwind(panic)),
-                Err(_) => turn_second_half(),
-            }
-        });
+        crate::cores::run_beside(
+            "picsmith-turn",
+            || turn(first_columns, first),
+            || turn(second_columns, second),
+        );
     } else {
         turn(0..width, out);
     }
@@ -739,13 +722,11 @@ impl Rotation {
                 .min((h - 2.0).max(1.0) / (w * sin + h * cos));
             let out = (image.width(), image.height());
             let has_alpha = image.color().has_alpha();
-            let rotated = rotate_bilinear(&image.to_rgba8(), radians, out, inner, fill);
-            return rgba_result(rotated, has_alpha);
+            return rotate_bilinear(&image, radians, out, inner, fill, has_alpha);
         }
         let out = (side(w * cos + h * sin), side(w * sin + h * cos));
         let keeps_alpha = image.color().has_alpha() || fill.0[3] < 255;
-        let rotated = rotate_bilinear(&image.to_rgba8(), radians, out, 1.0, fill);
-        rgba_result(rotated, keeps_alpha)
+        rotate_bilinear(&image, radians, out, 1.0, fill, keeps_alpha)
     }
 }
 
@@ -756,75 +737,6 @@ fn rgba_result(image: RgbaImage, keep_alpha: bool) -> DynamicImage {
     } else {
         DynamicImage::ImageRgb8(image.to_rgb8())
     }
-}
-
-/// Rotates `source` clockwise by `radians` about its centre into an `out`-sized canvas, where a
-/// source distance of `scale` covers one output pixel. Samples outside the source take `fill`;
-/// interpolation is premultiplied, so a transparent fill leaves no dark fringe.
-fn rotate_bilinear(
-    source: &RgbaImage,
-    radians: f64,
-    (out_w, out_h): (u32, u32),
-    scale: f64,
-    fill: Rgba,
-) -> RgbaImage {
-    let (sw, sh) = (source.width() as i64, source.height() as i64);
-    let (src_cx, src_cy) = (sw as f64 / 2.0, sh as f64 / 2.0);
-    let (out_cx, out_cy) = (out_w as f64 / 2.0, out_h as f64 / 2.0);
-    let (sin, cos) = radians.sin_cos();
-    let fill_alpha = fill.0[3] as f64 / 255.0;
-    let fill_premul = [
-        fill.0[0] as f64 * fill_alpha,
-        fill.0[1] as f64 * fill_alpha,
-        fill.0[2] as f64 * fill_alpha,
-        fill.0[3] as f64,
-    ];
-    let texel = |x: i64, y: i64| -> [f64; 4] {
-        if x < 0 || y < 0 || x >= sw || y >= sh {
-            return fill_premul;
-        }
-        let p = source.get_pixel(x as u32, y as u32).0;
-        let a = p[3] as f64 / 255.0;
-        [
-            p[0] as f64 * a,
-            p[1] as f64 * a,
-            p[2] as f64 * a,
-            p[3] as f64,
-        ]
-    };
-    RgbaImage::from_fn(out_w, out_h, |ox, oy| {
-        let dx = (ox as f64 + 0.5 - out_cx) * scale;
-        let dy = (oy as f64 + 0.5 - out_cy) * scale;
-        // Inverse of a clockwise rotation (y points down).
-        let sx = dx * cos + dy * sin + src_cx - 0.5;
-        let sy = -dx * sin + dy * cos + src_cy - 0.5;
-        let (x0, y0) = (sx.floor(), sy.floor());
-        let (fx, fy) = (sx - x0, sy - y0);
-        let (x0, y0) = (x0 as i64, y0 as i64);
-        let corners = [
-            (texel(x0, y0), (1.0 - fx) * (1.0 - fy)),
-            (texel(x0 + 1, y0), fx * (1.0 - fy)),
-            (texel(x0, y0 + 1), (1.0 - fx) * fy),
-            (texel(x0 + 1, y0 + 1), fx * fy),
-        ];
-        let mut sum = [0.0f64; 4];
-        for (texel, weight) in corners {
-            for (s, t) in sum.iter_mut().zip(texel) {
-                *s += t * weight;
-            }
-        }
-        let alpha = sum[3];
-        if alpha <= 0.0 {
-            return Pixel([0, 0, 0, 0]);
-        }
-        let un = |c: f64| (c * 255.0 / alpha).round().clamp(0.0, 255.0) as u8;
-        Pixel([
-            un(sum[0]),
-            un(sum[1]),
-            un(sum[2]),
-            alpha.round().clamp(0.0, 255.0) as u8,
-        ])
-    })
 }
 
 /// Mirrors horizontally when `flip=true`.

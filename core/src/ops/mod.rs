@@ -10,6 +10,7 @@ pub(crate) mod effects;
 pub(crate) mod filters;
 pub(crate) mod geometry;
 pub(crate) mod redeye;
+pub(crate) mod rotate;
 pub(crate) mod text;
 
 use crate::Options;
