@@ -27,6 +27,11 @@ PORT ?= 8080
 MODELS_DIR ?= $(CURDIR)/target/models
 export PICSMITH_NSFW_MODEL ?= $(MODELS_DIR)/open-nsfw.onnx
 
+# The real photos the suites and the benchmark read; made absolute here because each suite runs
+# from its own folder (cargo from core/, npm from node/), where a relative path would miss them.
+PICSMITH_CORPUS ?= $(CURDIR)/../shared/corpus
+export PICSMITH_CORPUS := $(abspath $(PICSMITH_CORPUS))
+
 export CARGO_TERM_COLOR ?= never
 # napi build always passes --target, and cargo keeps such builds apart from plain ones
 # (target/<triple>/release); naming the host triple for every build lets the tests, the C

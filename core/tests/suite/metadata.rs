@@ -292,7 +292,7 @@ fn exif_values_agree_with_exiftool() {
             other => other,
         }
     }
-    let mut compared = 0;
+    let (mut compared, mut photos) = (0, 0);
     for name in [
         "iphone-p3-4032x3024.jpg",
         "pixel-4080x3072.jpg",
@@ -302,6 +302,7 @@ fn exif_values_agree_with_exiftool() {
         let Some((_, meta)) = read(name) else {
             continue;
         };
+        photos += 1;
         let path = common::corpus_dir().join(name);
         let out = Command::new("exiftool")
             .args(["-j", "-n", "-EXIF:all"])
@@ -356,5 +357,11 @@ fn exif_values_agree_with_exiftool() {
             compared += 1;
         }
     }
-    assert!(compared >= 10, "only {compared} values compared");
+    if photos == 0 {
+        return; // each absent photo said SKIPPED above
+    }
+    assert!(
+        compared >= 10,
+        "only {compared} values compared in {photos} photos"
+    );
 }
