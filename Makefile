@@ -164,7 +164,7 @@ serve: build-python models ## Start the reference server on the embedded default
 	$(VENV)/bin/picsmith serve --host $(HOST) --port $(PORT)
 
 .PHONY: bench
-bench: build-python build-node ## Benchmark W1-W8 against Pillow, Pillow-SIMD, pyvips, sharp and thumbor (target/bench/bench.md, bench.png)
+bench: build-python build-node ## Benchmark W1-W9 against Pillow, Pillow-SIMD, pyvips, sharp and thumbor (target/bench/bench.md, bench.png)
 	bash tests/bench/run.sh
 
 .PHONY: clean

@@ -11,6 +11,8 @@ References come from Pillow's full decode (never draft) of the workload's input:
 - W5: the same crop and quarter turn, then an exact Gaussian blur in floating point (Pillow's
   own GaussianBlur approximates it with box blurs), edges extended
 - W6: the decode itself
+- W9: the W1 reference turned clockwise by the workload's angle with bicubic sampling onto a
+  white canvas that holds the corners
 A reference whose size differs from the output's is Lanczos-resized to it, so a library that
 produced a different size is scored on content, and the size shows in the table. Outputs are
 decoded by Pillow, AVIF too (its wheel's AVIF plugin).
@@ -74,7 +76,11 @@ def reference(workload, size, corpus):
     src = _decode(SPEC["workloads"][workload]["input"], corpus)
     if workload in RESIZING:
         return grey(src.resize(size, Image.LANCZOS))
-    if workload == "W5":
+    if workload == "W9":
+        fitted = src.resize(tuple(SPEC["fit"]), Image.LANCZOS)
+        tilt = SPEC["workloads"]["W9"]["tilt"]
+        ref = grey(fitted.rotate(-tilt, Image.BICUBIC, expand=True, fillcolor="white"))
+    elif workload == "W5":
         c = SPEC["crop"]
         im = src.crop((c["left"], c["top"], c["left"] + c["width"], c["top"] + c["height"]))
         im = grey(im.transpose(Image.Transpose.ROTATE_270))

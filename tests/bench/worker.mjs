@@ -48,6 +48,7 @@ const libraries = {
       W5: (data, quality) => sharp(data).extract(crop).rotate(90).blur(spec.blur_sigma).jpeg({ quality }).toBuffer(),
       W6: (data, quality) => sharp(data).jpeg({ quality }).toBuffer(),
       W7: async (data) => header(await sharp(data).metadata()),
+      W9: (data, quality) => fit(data).rotate(workloads.W9.tilt, { background: 'white' }).jpeg({ quality }).toBuffer(),
     }, {}]
   },
 }

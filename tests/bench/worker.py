@@ -31,6 +31,7 @@ HALF = tuple(SPEC["half"])
 CROP = SPEC["crop"]
 SIGMA = SPEC["blur_sigma"]
 AVIF_SPEED = WORKLOADS["W3"]["speed"]
+TILT = WORKLOADS["W9"]["tilt"]
 CORPUS = Path(os.environ["PICSMITH_CORPUS"])
 THREADS = int(os.environ.get("PICSMITH_BENCH_THREADS", "1"))
 RSS_RUNS = 3
@@ -100,8 +101,13 @@ def pillow():
         return {"width": im.width, "height": im.height, "format": im.format.lower(),
                 "orientation": im.getexif().get(0x0112, 1)}
 
+    def tilt(data, quality):
+        # Pillow turns anticlockwise for a positive angle
+        im = fitted(data).rotate(-TILT, Image.BILINEAR, expand=True, fillcolor="white")
+        return save(im, "JPEG", quality=quality)
+
     runs = {"W1": fit("JPEG"), "W2": fit("WEBP"), "W4": half, "W5": crop_rotate_blur,
-            "W6": recode, "W7": header}
+            "W6": recode, "W7": header, "W9": tilt}
     skipped = {}
     if features.check("avif"):
         runs["W3"] = avif
@@ -146,6 +152,7 @@ def pyvips_():
         "W5": crop_rotate_blur,
         "W6": lambda data, quality: Image.new_from_buffer(data, "", access="sequential").jpegsave_buffer(Q=quality),
         "W7": header,
+        "W9": lambda data, quality: fit(data).rotate(TILT, background=[255, 255, 255]).jpegsave_buffer(Q=quality),
     }
     skipped = {}
     try:
