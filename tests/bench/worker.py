@@ -152,7 +152,10 @@ def pyvips_():
         "W5": crop_rotate_blur,
         "W6": lambda data, quality: Image.new_from_buffer(data, "", access="sequential").jpegsave_buffer(Q=quality),
         "W7": header,
-        "W9": lambda data, quality: fit(data).rotate(TILT, background=[255, 255, 255]).jpegsave_buffer(Q=quality),
+        # thumbnail reads its source once, top to bottom; a rotation reads the resized image at
+        # random, so it is rendered to memory first
+        "W9": lambda data, quality: fit(data).copy_memory().rotate(TILT, background=[255, 255, 255])
+        .jpegsave_buffer(Q=quality),
     }
     skipped = {}
     try:
