@@ -6,11 +6,12 @@ each image themselves and answer over a pipe. This process only schedules, so th
 living in other interpreters (Pillow-SIMD's venv, Node) are interleaved like the rest:
 
 1. Single-thread timing: each round runs every workload once per library in turn, so that
-   machine noise hits every library alike; wall and CPU ms per image. The turn starts one
-   library later each round, so that each follows every other equally often: what the one
-   before leaves running (a pool's threads winding down, a collector) takes a core from the
-   next, and with a fixed order a library always paid for the same neighbour. W1 also runs
-   the physical-limit proxy (djpeg at a DCT scale piped to cjpeg) in every round.
+   machine noise hits every library alike; wall and CPU ms per image. The turns follow a
+   Williams design (see `balanced_orders`): over its rounds each library comes straight after
+   every other equally often, because what the one before leaves behind (a pool's threads
+   winding down, a collector, a core left idle and slow to wake) costs the next. Starting one
+   library later each round, as this did before, kept every library behind the same one. W1
+   also runs the physical-limit proxy (djpeg at a DCT scale piped to cjpeg) in every round.
 2. W3 (match_size): before the rounds, each peer's quality is searched once for the output
    size closest to picsmith's at the workload's quality; that quality is then timed.
 3. Throughput: a second worker per library with two threads; a fixed count of images on one
@@ -180,6 +181,20 @@ def match_qualities(single, results):
     return quality
 
 
+def balanced_orders(n):
+    """Orders of n libraries in which each comes straight after every other equally often
+    (a Williams design): n orders for even n, 2n for odd n."""
+    base, low, high = [0], 1, n - 1
+    while len(base) < n:
+        base.append(low)
+        low += 1
+        if len(base) < n:
+            base.append(high)
+            high -= 1
+    orders = [[(b + shift) % n for b in base] for shift in range(n)]
+    return orders + [order[::-1] for order in orders] if n % 2 else orders
+
+
 def single_thread_rounds(single, results, quality):
     """Fills results' ms and cpu_ms, saves the outputs; answers the W1 proxy's cell."""
     proxy_input = CORPUS / WORKLOADS["W1"]["input"]
@@ -192,9 +207,9 @@ def single_thread_rounds(single, results, quality):
     for round_ in range(ROUNDS + WARMUP):
         for w in WORKLOADS:
             keys = list(results[w])
-            first = round_ % len(keys)
-            timings = {key: single[key].request("run", workload=w, quality=quality[w][key])
-                       for key in keys[first:] + keys[:first]}
+            orders = balanced_orders(len(keys))
+            timings = {keys[i]: single[keys[i]].request("run", workload=w, quality=quality[w][keys[i]])
+                       for i in orders[round_ % len(orders)]}
             if w == "W1":
                 ms, cpu_ms, proxy_out = run_proxy(proxy_input, scale, SPEC["quality"])
                 timings[PROXY] = {"ms": ms, "cpu_ms": cpu_ms}

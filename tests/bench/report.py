@@ -51,7 +51,7 @@ def table(header, rows):
 
 print(f"""Each library on one thread per image (libvips at concurrency 1, picsmith's rayon pool at one \
 thread), each in worker processes of its own; median of {bench['rounds']} interleaved runs (each \
-round starting one library later), wall \
+round in an order where each library follows every other equally often), wall \
 time and the process's CPU time (CPU above wall: helper threads). SSIM: Gaussian-window SSIM \
 (11x11, sigma 1.5) in 8-bit greyscale against a Pillow full-decode reference of the same \
 workload at the output's size (see tests/bench/quality.py). Peak RSS: a fresh process running \
