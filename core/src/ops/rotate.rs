@@ -12,6 +12,7 @@
 
 use image::{DynamicImage, ImageBuffer, Pixel};
 
+use crate::encode::{rgb8, rgba8};
 use crate::query::Rgba;
 
 /// Fractional bits of a source position: a step's rounding error, added up over the longest
@@ -42,26 +43,10 @@ pub(crate) fn rotate_bilinear(
 ) -> DynamicImage {
     let mapping = Mapping::new((image.width(), image.height()), radians, out, scale);
     if !image.color().has_alpha() && fill.0[3] == 255 {
-        let converted;
-        let source = match image {
-            DynamicImage::ImageRgb8(source) => source,
-            other => {
-                converted = other.to_rgb8();
-                &converted
-            }
-        };
         let [r, g, b, _] = fill.0;
-        return DynamicImage::ImageRgb8(rotated(source, &mapping, [r, g, b]));
+        return DynamicImage::ImageRgb8(rotated(&rgb8(image), &mapping, [r, g, b]));
     }
-    let converted;
-    let source = match image {
-        DynamicImage::ImageRgba8(source) => source,
-        other => {
-            converted = other.to_rgba8();
-            &converted
-        }
-    };
-    let rotated = DynamicImage::ImageRgba8(rotated(source, &mapping, fill.0));
+    let rotated = DynamicImage::ImageRgba8(rotated(&rgba8(image), &mapping, fill.0));
     if keep_alpha {
         rotated
     } else {
