@@ -529,8 +529,7 @@ const LEAST_ACROSS_ROWS: u32 = 32;
 
 /// Encodes a `width`×`height` image (8-bit gray or RGB, as `color_space` says) whose rows
 /// `produce` hands to a [`RowSink`], a strip at a time, so that the whole image is never
-/// held: encoded on a second thread while this one produces, when a core is free
-/// ([`rows::stream`]).
+/// held: on a second thread while this one encodes, when a core is free ([`rows::stream`]).
 /// The output is byte for byte that of [`encode`] of the same rows. An error of `produce` is
 /// the one reported.
 pub(crate) fn encode_rows(
@@ -538,21 +537,21 @@ pub(crate) fn encode_rows(
     width: u32,
     height: u32,
     settings: &JpegSettings<'_>,
-    produce: impl FnOnce(&mut RowSink) -> Result<()>,
+    produce: impl FnOnce(&mut RowSink) -> Result<()> + Send,
 ) -> Result<Vec<u8>> {
     let second_thread = crate::cores::one_to_spare();
     encode_rows_with(second_thread, color_space, width, height, settings, produce)
 }
 
-/// [`encode_rows`], with the encoder on a second thread or, when `second_thread` is false or
-/// no thread can be had, taking each strip here as `produce` fills it.
+/// [`encode_rows`], with `produce` on a second thread or, when `second_thread` is false or no
+/// thread can be had, between the strips the encoder takes.
 fn encode_rows_with(
     second_thread: bool,
     color_space: ColorSpace,
     width: u32,
     height: u32,
     settings: &JpegSettings<'_>,
-    produce: impl FnOnce(&mut RowSink) -> Result<()>,
+    produce: impl FnOnce(&mut RowSink) -> Result<()> + Send,
 ) -> Result<Vec<u8>> {
     let row_bytes = width as usize * samples_per_pixel(color_space);
     let mut compressor = guarded(|| Ok(start_encoder(color_space, width, height, settings)))?;
@@ -580,8 +579,8 @@ pub(crate) fn transcode(
     transcode_with(crate::cores::one_to_spare(), bytes, header, settings)
 }
 
-/// [`transcode`], encoding on a second thread or, when `second_thread` is false, each strip
-/// here as soon as it is decoded.
+/// [`transcode`], decoding on a second thread or, when `second_thread` is false, between
+/// the strips the encoder takes.
 fn transcode_with(
     second_thread: bool,
     bytes: &[u8],
@@ -611,7 +610,7 @@ pub(crate) struct Shrink {
 
 /// Decodes an 8-bit gray or RGB JPEG and resizes it as `shrink` says, handing the resized
 /// rows to `take`, top to bottom, in bands ([`resize::RowResizer`]). With `second_thread`,
-/// a second thread resizes the rows already decoded while this one decodes
+/// the decoder runs on a second thread while this one resizes the rows already decoded
 /// ([`rows::stream`]). The pixels are those of [`decode`] and [`resize::resize_extent`].
 fn decode_resized(
     second_thread: bool,

@@ -1,7 +1,7 @@
 //! Rows made top to bottom by one piece of work and taken, a strip at a time, by another: a
 //! decoder feeding an encoder or a resize, effects feeding an encoder. With a core free
-//! ([`crate::cores::one_to_spare`]) a second thread takes the strips already made while this
-//! one makes the next, as libvips' write-behind sink does; without, each strip is taken
+//! ([`crate::cores::one_to_spare`]) the rows are made on a second thread while this one takes
+//! the strips already made, as libvips' write-behind sink does; without, each strip is taken
 //! between the rows, so no more than a strip is ever held. Both ways give the same result.
 
 use std::io;
@@ -109,15 +109,13 @@ fn taker_failed() -> io::Error {
 }
 
 /// Runs `make`, which writes rows of `row_bytes` to a [`RowSink`] top to bottom, and hands
-/// them to `take` in strips of `strip_rows` (the last may be shorter), in order. `make` always
-/// runs on this thread; `take` runs on a second thread when `second_thread` is true and one
-/// can be had, else here between the rows `make` makes.
+/// them to `take` in strips of `strip_rows` (the last may be shorter), in order. `make` runs
+/// on a second thread when `second_thread` is true and one can be had, else on this thread
+/// between the strips `take` takes. `take` always runs on this thread, so the buffers it
+/// allocates live where the allocator's caches are: on a new thread each call, every one was
+/// faulted in anew (a 6-MP re-encode took 52 ms instead of 42).
 ///
-/// `make`, the decoder or the effects that the rest waits for, stays on the thread already
-/// running: on this machine's VM a core left idle for 20 ms took about 5 ms to do full work
-/// again, and with the maker on the new thread that delay held up everything (W1's thumbnail
-/// 11.5 ms back to back, 16.4 with 20 ms between images, against 14.2 on one core). With the
-/// maker here, 11.9-15.8 ms; back to back, as fast as before.
+/// `take` is `Send` only because the sink that may hold it is one type for both ways.
 ///
 /// An error of `take` is the one reported (`make` then stops at its next row); else an error
 /// of `make`.
@@ -125,59 +123,54 @@ pub(crate) fn stream(
     second_thread: bool,
     row_bytes: usize,
     strip_rows: usize,
-    make: impl FnOnce(&mut RowSink) -> Result<()>,
-    take: impl FnMut(&[u8]) -> Result<()> + Send,
+    make: impl FnOnce(&mut RowSink) -> Result<()> + Send,
+    mut take: impl FnMut(&[u8]) -> Result<()> + Send,
 ) -> Result<()> {
-    // Shared with the thread, so that `take` can still run here when no thread starts.
-    let taker = Mutex::new(Some(take));
+    // Shared with the thread, so that `make` can still run here when no thread starts.
+    let job = Mutex::new(Some(make));
+    let take_job = || job.lock().ok().and_then(|mut job| job.take());
     thread::scope(|scope| {
         if second_thread {
             let (sender, strips) = mpsc::sync_channel::<Vec<u8>>(STRIPS_IN_FLIGHT);
             let (give_back, taken) = mpsc::sync_channel(STRIPS_IN_FLIGHT + 1);
+            // Every strip is allocated here, where the allocator's caches live: a thread
+            // new for each call would fault its own in afresh. (Reserved, not filled: an
+            // image shorter than a strip touches only its rows.)
             let strip_bytes = row_bytes * strip_rows;
             for _ in 0..STRIPS_IN_FLIGHT + 1 {
                 let _ = give_back.try_send(Vec::with_capacity(strip_bytes));
             }
-            let taker = &taker;
-            let taking = thread::Builder::new()
+            let mut sink = RowSink {
+                row_bytes,
+                strip_rows,
+                strip: Vec::with_capacity(strip_bytes),
+                filled: 0,
+                to: StripsTo::Thread {
+                    strips: sender,
+                    taken,
+                },
+            };
+            let making = thread::Builder::new()
                 .name("picsmith-rows".into())
-                .spawn_scoped(scope, move || {
-                    let Some(mut take) = taker.lock().ok().and_then(|mut t| t.take()) else {
-                        return Ok(());
-                    };
-                    let mut took = Ok(());
-                    for strip in strips {
-                        took = take(&strip);
-                        if took.is_err() {
-                            break; // drops the receiver: the maker stops at its next strip
-                        }
-                        let _ = give_back.try_send(strip);
-                    }
-                    took
+                .spawn_scoped(scope, || {
+                    let made = take_job().map_or(Ok(()), |make| make(&mut sink));
+                    let _ = sink.hand_over();
+                    drop(sink); // closes the channel: the taker finishes
+                    made
                 });
-            if let Ok(taking) = taking {
-                let mut sink = RowSink {
-                    row_bytes,
-                    strip_rows,
-                    strip: Vec::with_capacity(strip_bytes),
-                    filled: 0,
-                    to: StripsTo::Thread {
-                        strips: sender,
-                        taken,
-                    },
-                };
-                let made = make(&mut sink);
-                let _ = sink.hand_over();
-                drop(sink); // closes the channel: the taker finishes
-                let took = taking.join().unwrap_or_else(|panic| resume_unwind(panic));
+            if let Ok(making) = making {
+                let mut took = Ok(());
+                for strip in strips {
+                    took = take(&strip);
+                    if took.is_err() {
+                        break; // drops the receiver: the maker stops at its next strip
+                    }
+                    let _ = give_back.try_send(strip);
+                }
+                let made = making.join().unwrap_or_else(|panic| resume_unwind(panic));
                 return took.and(made);
             }
         }
-        let mut take = taker
-            .lock()
-            .ok()
-            .and_then(|mut t| t.take())
-            .ok_or_else(|| Error::internal("row taker lost"))?;
         let mut sink = RowSink {
             row_bytes,
             strip_rows,
@@ -188,6 +181,7 @@ pub(crate) fn stream(
                 failure: None,
             },
         };
+        let make = take_job().ok_or_else(|| Error::internal("row maker lost"))?;
         let made = make(&mut sink);
         let _ = sink.hand_over();
         match sink.to {
