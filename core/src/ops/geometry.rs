@@ -730,7 +730,8 @@ impl Rotation {
     }
 }
 
-fn rgba_result(image: RgbaImage, keep_alpha: bool) -> DynamicImage {
+/// The RGBA image, or its RGB part when its alpha channel is not to be kept.
+pub(crate) fn rgba_result(image: RgbaImage, keep_alpha: bool) -> DynamicImage {
     let image = DynamicImage::ImageRgba8(image);
     if keep_alpha {
         image

@@ -13,6 +13,7 @@
 use image::{DynamicImage, ImageBuffer, Pixel};
 
 use crate::encode::{rgb8, rgba8};
+use crate::ops::geometry::rgba_result;
 use crate::query::Rgba;
 
 /// Fractional bits of a source position: a step's rounding error, added up over the longest
@@ -46,12 +47,7 @@ pub(crate) fn rotate_bilinear(
         let [r, g, b, _] = fill.0;
         return DynamicImage::ImageRgb8(rotated(&rgb8(image), &mapping, [r, g, b]));
     }
-    let rotated = DynamicImage::ImageRgba8(rotated(&rgba8(image), &mapping, fill.0));
-    if keep_alpha {
-        rotated
-    } else {
-        DynamicImage::ImageRgb8(rotated.to_rgb8())
-    }
+    rgba_result(rotated(&rgba8(image), &mapping, fill.0), keep_alpha)
 }
 
 /// Where each output pixel samples the source.
@@ -118,7 +114,8 @@ fn rotated_on<P: Pixel<Subpixel = u8>, const N: usize>(
         width: mapping.source.0,
         height: mapping.source.1,
         fill,
-        outside: mix(&[fill; 4], [1 << PRODUCT_BITS, 0, 0, 0]),
+        // Four fill texels mix to the fill, premultiplied or not, unless it is wholly clear.
+        outside: if N == 4 && fill[3] == 0 { [0; N] } else { fill },
     };
     let rows = |first_row: usize, out: &mut [u8]| sample_rows(&sampler, mapping, first_row, out);
     if two_threads {
@@ -164,7 +161,7 @@ struct Sampler<'a, const N: usize> {
     width: usize,
     height: usize,
     fill: [u8; N],
-    /// What four `fill` texels mix to: `fill`, or clear where `fill` is.
+    /// What four `fill` texels mix to.
     outside: [u8; N],
 }
 
@@ -188,12 +185,6 @@ impl<const N: usize> Sampler<'_, N> {
         if x0 < -1 || y0 < -1 || x0 >= width || y0 >= height {
             return self.outside;
         }
-        let weights = [
-            (WEIGHT_ONE - wx) * (WEIGHT_ONE - wy),
-            wx * (WEIGHT_ONE - wy),
-            (WEIGHT_ONE - wx) * wy,
-            wx * wy,
-        ];
         let texel = |x: i64, y: i64| {
             if x < 0 || y < 0 || x >= width || y >= height {
                 self.fill
@@ -207,7 +198,11 @@ impl<const N: usize> Sampler<'_, N> {
             texel(x0, y0 + 1),
             texel(x0 + 1, y0 + 1),
         ];
-        mix(&texels, weights)
+        if N < 4 || texels.iter().all(|t| t[3] == 255) {
+            let (upper, lower) = (pair(texels[0], texels[1]), pair(texels[2], texels[3]));
+            return plain_mix(&upper[..2 * N], &lower[..2 * N], wx, wy);
+        }
+        premultiplied_mix(&texels, wx, wy)
     }
 
     #[inline]
@@ -229,21 +224,26 @@ fn plain_mix<const N: usize>(upper: &[u8], lower: &[u8], wx: u32, wy: u32) -> [u
     })
 }
 
-/// Four texels mixed by weights that add up to `1 << PRODUCT_BITS`: plain where they are
-/// opaque (always with three channels), premultiplied by alpha where any is not.
-#[inline]
-fn mix<const N: usize>(texels: &[[u8; N]; 4], weights: [u32; 4]) -> [u8; N] {
-    let half = 1u32 << (PRODUCT_BITS - 1);
-    let mut out = [0u8; N];
-    if N < 4 || texels.iter().all(|t| t[3] == 255) {
-        for (c, out) in out.iter_mut().enumerate() {
-            let sum: u32 = (0..4).map(|i| texels[i][c] as u32 * weights[i]).sum();
-            *out = ((sum + half) >> PRODUCT_BITS) as u8;
-        }
-        return out;
-    }
-    let alphas: [u64; 4] = std::array::from_fn(|i| texels[i][3] as u64 * weights[i] as u64);
+/// Two texels side by side, as they lie in a source row (the first 2·N bytes count).
+fn pair<const N: usize>(left: [u8; N], right: [u8; N]) -> [u8; 8] {
+    let mut pair = [0; 8];
+    pair[..N].copy_from_slice(&left);
+    pair[N..2 * N].copy_from_slice(&right);
+    pair
+}
+
+/// Four RGBA texels (upper left, upper right, lower left, lower right) mixed across by `wx`
+/// and down by `wy`, premultiplied by alpha: where any is translucent.
+fn premultiplied_mix<const N: usize>(texels: &[[u8; N]; 4], wx: u32, wy: u32) -> [u8; N] {
+    let weights = [
+        (WEIGHT_ONE - wx) * (WEIGHT_ONE - wy),
+        wx * (WEIGHT_ONE - wy),
+        (WEIGHT_ONE - wx) * wy,
+        wx * wy,
+    ];
+    let alphas: [u64; 4] = std::array::from_fn(|i| texels[i][N - 1] as u64 * weights[i] as u64);
     let coverage: u64 = alphas.iter().sum();
+    let mut out = [0u8; N];
     if coverage == 0 {
         return out;
     }
@@ -251,7 +251,7 @@ fn mix<const N: usize>(texels: &[[u8; N]; 4], weights: [u32; 4]) -> [u8; N] {
         let sum: u64 = (0..4).map(|i| texels[i][c] as u64 * alphas[i]).sum();
         *out = ((sum + coverage / 2) / coverage) as u8;
     }
-    out[N - 1] = ((coverage + half as u64) >> PRODUCT_BITS) as u8;
+    out[N - 1] = ((coverage + (1 << (PRODUCT_BITS - 1))) >> PRODUCT_BITS) as u8;
     out
 }
 
