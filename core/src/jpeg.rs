@@ -27,6 +27,7 @@ use crate::rows::{self, RowSink};
 mod compress;
 mod huffman;
 mod memory;
+mod split;
 
 use compress::{Coding, Compressor};
 
@@ -610,8 +611,9 @@ pub(crate) struct Shrink {
 
 /// Decodes an 8-bit gray or RGB JPEG and resizes it as `shrink` says, handing the resized
 /// rows to `take`, top to bottom, in bands ([`resize::RowResizer`]). With `second_thread`,
-/// the decoder runs on a second thread while this one resizes the rows already decoded
-/// ([`rows::stream`]). The pixels are those of [`decode`] and [`resize::resize_extent`].
+/// a second thread does the Huffman decoding while this one makes the rows and resizes them
+/// ([`split`]), or, for a JPEG the split does not take (progressive), the whole decoder runs
+/// there ([`rows::stream`]). The pixels are those of [`decode`] and [`resize::resize_extent`].
 fn decode_resized(
     second_thread: bool,
     bytes: &[u8],
@@ -619,7 +621,7 @@ fn decode_resized(
     shrink: &Shrink,
     take: &mut (impl FnMut(&[u8]) -> Result<()> + Send),
 ) -> Result<()> {
-    plain_color_space(header)?;
+    let color_space = plain_color_space(header)?;
     let channels = usize::from(header.components);
     let decoded = scaled_size(header, shrink.eighths);
     // Without a second thread, nothing is gained by resampling across early. (Strips of the
@@ -631,6 +633,19 @@ fn decode_resized(
         shrink.size.1
     };
     let mut resizer = RowResizer::new(channels, decoded, shrink.extent, shrink.size, across_rows)?;
+    if second_thread {
+        let mut push = |strip: &[u8]| resizer.push(strip, take);
+        if split::decode_rows(
+            bytes,
+            shrink.eighths,
+            color_space,
+            decoded,
+            STRIP_ROWS,
+            &mut push,
+        )? {
+            return resizer.finish(take);
+        }
+    }
     let row_bytes = decoded.0 as usize * channels;
     rows::stream(
         second_thread,

@@ -6,7 +6,9 @@
 //! do not bleed their colour into the edges.
 
 use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use std::f64::consts::PI;
+
+use fast_image_resize::{Filter, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, GrayImage, RgbImage};
 
 use crate::error::{Error, Result};
@@ -325,9 +327,26 @@ fn reads_to(top: f64, bottom: f64, rows: u32, source_rows: u32) -> u32 {
 
 /// Lanczos3 from the source rectangle at `left`, `top`, as every resize here does.
 fn lanczos3_from(left: f64, top: f64, width: f64, height: f64) -> ResizeOptions {
+    let lanczos3 = Filter::new("Lanczos3", lanczos3, 3.0).expect("a finite, positive support");
     ResizeOptions::new()
-        .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
+        .resize_alg(ResizeAlg::Convolution(FilterType::Custom(lanczos3)))
         .crop(left, top, width, height)
+}
+
+/// The Lanczos3 kernel, sinc(x)·sinc(x/3), with one sine where fast_image_resize's own takes
+/// two: with s = sin(πx/3), sin(πx) = s(3 − 4s²), so the kernel is 3s²(3 − 4s²)/(πx)².
+/// fast_image_resize computes the weights anew for every resize, and [`RowResizer`] resizes
+/// a thumbnail across in up to 16 passes: W1 spent a tenth of its time in `sin`.
+fn lanczos3(x: f64) -> f64 {
+    if x == 0.0 {
+        1.0
+    } else if (-3.0..3.0).contains(&x) {
+        let s = (x * (PI / 3.0)).sin();
+        let s2 = s * s;
+        3.0 * s2 * (3.0 - 4.0 * s2) / (PI * x).powi(2)
+    } else {
+        0.0
+    }
 }
 
 fn resize_failed(e: impl std::fmt::Display) -> Error {
@@ -339,6 +358,30 @@ mod tests {
     use image::RgbImage;
 
     use super::*;
+
+    #[test]
+    fn lanczos3_with_one_sine_is_the_kernel_with_two() {
+        let sinc = |x: f64| {
+            if x == 0.0 {
+                1.0
+            } else {
+                (PI * x).sin() / (PI * x)
+            }
+        };
+        for step in -3100..=3100 {
+            let x = f64::from(step) / 1000.0;
+            let two_sines = if (-3.0..3.0).contains(&x) {
+                sinc(x) * sinc(x / 3.0)
+            } else {
+                0.0
+            };
+            assert!(
+                (lanczos3(x) - two_sines).abs() < 1e-14,
+                "at {x}: {} against {two_sines}",
+                lanczos3(x)
+            );
+        }
+    }
 
     fn textured_rgb(width: u32, height: u32) -> DynamicImage {
         DynamicImage::ImageRgb8(RgbImage::from_fn(width, height, |x, y| {

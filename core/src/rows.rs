@@ -52,7 +52,8 @@ impl RowSink<'_> {
     }
 
     /// Adds a row that `fill` writes. Fails without calling `fill` once the taker has failed,
-    /// so that a maker stops early.
+    /// so that a maker stops early. The row stays at the address `fill` saw until its strip
+    /// has been taken: every strip is allocated whole, so it never moves as it fills.
     pub(crate) fn push_with(
         &mut self,
         fill: impl FnOnce(&mut [u8]) -> io::Result<()>,
@@ -82,7 +83,10 @@ impl RowSink<'_> {
         }
         match &mut self.to {
             StripsTo::Thread { strips, taken } => {
-                let next = taken.try_recv().unwrap_or_default();
+                let strip_bytes = self.strip_rows * self.row_bytes;
+                let next = taken
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(strip_bytes));
                 self.strip.truncate(self.filled);
                 // A closed channel means the taker failed (its error is reported by `stream`).
                 if strips
@@ -174,7 +178,7 @@ pub(crate) fn stream(
         let mut sink = RowSink {
             row_bytes,
             strip_rows,
-            strip: Vec::new(),
+            strip: Vec::with_capacity(row_bytes * strip_rows),
             filled: 0,
             to: StripsTo::Here {
                 take: &mut take,
