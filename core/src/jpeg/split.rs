@@ -261,7 +261,7 @@ struct HandedOver {
 /// Decodes the 8-bit gray or RGB JPEG `bytes` at `eighths`/8 of its size, Huffman decoding on
 /// a helper thread, and hands `take` the rows of [`super::decode_rows`], a strip of at most
 /// `strip_rows` at a time. Returns `Ok(false)` having taken nothing when the JPEG's scan is not
-/// one the split takes, or no thread can be had.
+/// one the split takes.
 pub(super) fn decode_rows(
     bytes: &[u8],
     eighths: u8,
