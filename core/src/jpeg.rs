@@ -517,9 +517,9 @@ fn start_encoder(
 const STRIP_ROWS: usize = 32;
 
 /// How often a resize beside the decoder resamples across: at most this many passes, of at
-/// least [`LEAST_ACROSS_ROWS`] rows. Each pass computes its weights anew (see [`RowResizer`]),
-/// as costly as resampling 30-50 rows: on the thread that waits for the decoder while the
-/// output is small, but on the busier thread when the output is large. Rust example, W1's
+/// least [`LEAST_ACROSS_ROWS`] rows. Each pass makes its weights anew (see [`RowResizer`]),
+/// from kernel values remembered from the first pass, on the thread that also makes the rows
+/// from the decoder's blocks ([`split`]). Rust example, W1's
 /// source, fixed 32-row passes against at most 16: a 720x588 thumbnail 11.5 and 11.9 ms (14.2
 /// before any resize beside the decoder); `width=2000` 37.1 and 28.2 ms (34.4 before);
 /// `width=4000&upscale=true` 110 and 69 ms (74 before).
