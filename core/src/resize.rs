@@ -5,10 +5,10 @@
 //! linear light is paid for. Alpha is premultiplied during the resample, so transparent pixels
 //! do not bleed their colour into the edges.
 
-use fast_image_resize::images::{Image, ImageRef};
 use std::cell::RefCell;
 use std::f64::consts::PI;
 
+use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{Filter, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, GrayImage, RgbImage};
 
