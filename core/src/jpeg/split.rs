@@ -331,7 +331,7 @@ fn decode_rows_in_strips(
             let taken = decoder.take_back();
             made?;
             if !taken {
-                return Err(Error::internal("the inverse DCT left an iMCU row untaken"));
+                return Err(Error::internal("the inverse DCT left blocks untaken"));
             }
             Ok(())
         },
@@ -348,13 +348,20 @@ fn decode_rows_in_strips(
     Ok(true)
 }
 
-/// This thread's decompressor, which makes the rows from the blocks handed over.
+/// This thread's decompressor, which makes the rows from the blocks handed over. Its
+/// `client_data` points at the [`HandedOver`] that [`inverse_dct_row`] reads and clears, which
+/// is only ever reached through that pointer and freed with the decoder.
 struct RowsDecoder {
     decompressor: Box<Decompressor>,
     layout: Layout,
-    /// Read and cleared by [`inverse_dct_row`] through `client_data`, which points at it:
-    /// only ever reached through that pointer.
-    _handed: Box<HandedOver>,
+}
+
+impl Drop for RowsDecoder {
+    fn drop(&mut self) {
+        // SAFETY: made by `Box::into_raw` in `new` and freed only here; libjpeg never reads
+        // client_data, and the decompressor (dropped next) calls nothing that does.
+        drop(unsafe { Box::from_raw(self.handed()) });
+    }
 }
 
 // SAFETY: a RowsDecoder is only used on the thread that made it, but held by the taker, which
@@ -375,19 +382,18 @@ impl RowsDecoder {
         let Some(layout) = (unsafe { Layout::of(cinfo) }) else {
             return Ok(None);
         };
-        let mut handed = Box::new(HandedOver {
+        let handed = Box::new(HandedOver {
             layout,
             strip: null_mut(),
             mcu_rows: 0,
         });
-        cinfo.common.client_data = (&mut *handed as *mut HandedOver).cast();
+        cinfo.common.client_data = Box::into_raw(handed).cast();
         // SAFETY: the coefficient controller is libjpeg's, alive until the decompressor is
         // destroyed; its single pass has not begun.
         unsafe { (*scan_fields(cinfo).coef).decompress_data = Some(inverse_dct_row) };
         Ok(Some(RowsDecoder {
             decompressor,
             layout,
-            _handed: handed,
         }))
     }
 
@@ -395,11 +401,11 @@ impl RowsDecoder {
         self.decompressor.cinfo.output_components as usize
     }
 
-    fn handed(&mut self) -> *mut HandedOver {
+    fn handed(&self) -> *mut HandedOver {
         self.decompressor.cinfo.common.client_data.cast()
     }
 
-    /// Hands over `strip`, an iMCU row of blocks, for the rows read next.
+    /// Hands over `strip`, whole iMCU rows of blocks, for the rows read next.
     fn hand_over(&mut self, strip: &[u8]) {
         let handed = self.handed();
         // SAFETY: client_data points at the HandedOver this decoder owns.
