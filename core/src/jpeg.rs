@@ -240,13 +240,16 @@ fn error_manager() -> jpeg_error_mgr {
     manager
 }
 
+/// The error of a JPEG whose decoding stopped for `reason`, found outside libjpeg.
+fn undecodable(reason: io::Error) -> Error {
+    Error::invalid_image(format!("JPEG could not be decoded: {reason}"))
+}
+
 /// Runs libjpeg work, turning its unwinding errors into picsmith errors.
 fn guarded<T>(work: impl FnOnce() -> io::Result<T>) -> Result<T> {
     match catch_unwind(AssertUnwindSafe(work)) {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(err)) => Err(Error::invalid_image(format!(
-            "JPEG could not be decoded: {err}"
-        ))),
+        Ok(Err(err)) => Err(undecodable(err)),
         Err(payload) => Err(match payload.downcast::<JpegFailure>() {
             Ok(failure) => {
                 Error::invalid_image(format!("JPEG is corrupt or truncated: {}", failure.0))
@@ -352,13 +355,31 @@ pub(crate) fn decode_region(
 
 /// Reads the next scanline into `line`, which holds a whole decoded row.
 fn read_line(cinfo: &mut jpeg_decompress_struct, line: &mut [u8]) -> io::Result<()> {
+    if read_scanline(cinfo, line) {
+        Ok(())
+    } else {
+        Err(short_read())
+    }
+}
+
+/// Reads the next scanline into `line`, which holds a whole decoded row; false when libjpeg
+/// made none (for [`split`], until more blocks are handed over).
+fn read_scanline(cinfo: &mut jpeg_decompress_struct, line: &mut [u8]) -> bool {
     assert!(line.len() >= cinfo.output_width as usize * cinfo.output_components as usize);
     let mut start = line.as_mut_ptr();
     // SAFETY: `start` points at a whole row of writable bytes (checked above).
-    if unsafe { jpeg_read_scanlines(cinfo, &mut start, 1) } != 1 {
-        return Err(short_read());
+    unsafe { jpeg_read_scanlines(cinfo, &mut start, 1) == 1 }
+}
+
+/// Fails unless a started decompressor makes `size` pixels.
+fn check_frame_size(cinfo: &jpeg_decompress_struct, size: (u32, u32)) -> io::Result<()> {
+    if (cinfo.output_width, cinfo.output_height) == size {
+        Ok(())
+    } else {
+        Err(io::Error::other(
+            "the frame's size differs from the header's",
+        ))
     }
-    Ok(())
 }
 
 /// Pixels decoded around a region on each side, more than the reach of chroma upsampling
@@ -738,11 +759,7 @@ fn decode_rows(bytes: &[u8], header: &JpegHeader, eighths: u8, sink: &mut RowSin
     guarded(|| {
         let mut decoder = Decompressor::start(bytes, eighths, color_space);
         let cinfo = &mut decoder.cinfo;
-        if (cinfo.output_width, cinfo.output_height) != size {
-            return Err(io::Error::other(
-                "the frame's size differs from the header's",
-            ));
-        }
+        check_frame_size(cinfo, size)?;
         for _ in 0..size.1 {
             sink.push_with(|row| read_line(cinfo, row))?;
         }

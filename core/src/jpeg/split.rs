@@ -30,10 +30,10 @@ use std::ptr::null_mut;
 
 use mozjpeg_sys::{
     J_COLOR_SPACE as ColorSpace, JBLOCK, JDIMENSION, boolean, jpeg_component_info,
-    jpeg_consume_input, jpeg_decompress_struct, jpeg_read_scanlines,
+    jpeg_consume_input, jpeg_decompress_struct,
 };
 
-use super::{Decompressor, guarded, short_read};
+use super::{Decompressor, check_frame_size, guarded, read_scanline, short_read, undecodable};
 use crate::error::{Error, Result};
 use crate::rows::{self, RowSink};
 
@@ -298,8 +298,12 @@ fn decode_rows_in_strips(
         size,
         strip_rows,
     } = *output;
-    let decompressor = guarded(|| Ok(Decompressor::start(bytes, eighths, color_space)))?;
-    let Some(mut decoder) = RowsDecoder::new(decompressor, size)? else {
+    let decompressor = guarded(|| {
+        let decompressor = Decompressor::start(bytes, eighths, color_space);
+        check_frame_size(&decompressor.cinfo, size)?;
+        Ok(decompressor)
+    })?;
+    let Some(mut decoder) = RowsDecoder::new(decompressor) else {
         return Ok(false);
     };
     let layout = decoder.layout;
@@ -337,10 +341,7 @@ fn decode_rows_in_strips(
         },
     )?;
     if !decoder.finished() {
-        return Err(Error::invalid_image(format!(
-            "JPEG could not be decoded: {}",
-            short_read()
-        )));
+        return Err(undecodable(short_read()));
     }
     if rows_made > 0 {
         take(&pixels[..rows_made * row_bytes])?;
@@ -371,17 +372,10 @@ unsafe impl Send for RowsDecoder {}
 impl RowsDecoder {
     /// `decompressor`, started, with [`inverse_dct_row`] in place of its own, when its scan is
     /// one the split takes.
-    fn new(mut decompressor: Box<Decompressor>, size: (u32, u32)) -> Result<Option<RowsDecoder>> {
+    fn new(mut decompressor: Box<Decompressor>) -> Option<RowsDecoder> {
         let cinfo = &mut decompressor.cinfo;
-        if (cinfo.output_width, cinfo.output_height) != size {
-            return Err(Error::invalid_image(
-                "JPEG could not be decoded: the frame's size differs from the header's",
-            ));
-        }
         // SAFETY: started, no scanline read.
-        let Some(layout) = (unsafe { Layout::of(cinfo) }) else {
-            return Ok(None);
-        };
+        let layout = unsafe { Layout::of(cinfo) }?;
         let handed = Box::new(HandedOver {
             layout,
             strip: null_mut(),
@@ -391,10 +385,10 @@ impl RowsDecoder {
         // SAFETY: the coefficient controller is libjpeg's, alive until the decompressor is
         // destroyed; its single pass has not begun.
         unsafe { (*scan_fields(cinfo).coef).decompress_data = Some(inverse_dct_row) };
-        Ok(Some(RowsDecoder {
+        Some(RowsDecoder {
             decompressor,
             layout,
-        }))
+        })
     }
 
     fn channels(&self) -> usize {
@@ -428,10 +422,7 @@ impl RowsDecoder {
         if cinfo.output_scanline >= cinfo.output_height {
             return Ok(false);
         }
-        assert!(row.len() >= cinfo.output_width as usize * cinfo.output_components as usize);
-        let mut start = row.as_mut_ptr();
-        // SAFETY: `start` points at a whole row of writable bytes (checked above).
-        guarded(|| Ok(unsafe { jpeg_read_scanlines(cinfo, &mut start, 1) } == 1))
+        guarded(|| Ok(read_scanline(cinfo, row)))
     }
 
     fn finished(&self) -> bool {
