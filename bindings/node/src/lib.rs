@@ -17,9 +17,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// `mi_option_purge_delay` of mimalloc.h (2.x and 3.x), which libmimalloc-sys does not name.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// `mi_option_arena_eager_commit` of mimalloc.h (2.x and 3.x). Off, mimalloc commits its arena
-/// as pages are used instead of in large chunks up front: W1's thumbnail in Python peaked at
-/// 31.7 MiB of RSS instead of 50.7, at the same speed (W1, W2 and W6, Python, two rounds).
+/// `mi_option_arena_eager_commit` of mimalloc.h (2.x and 3.x); turned off (see
+/// bindings/python/src/lib.rs for why).
 const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
 
 /// Runs when the addon loads: freed pages go back to the system after 10 s unused, not 1 s
