@@ -306,7 +306,7 @@ fn decode_rows_in_strips(
     let Some(mut decoder) = RowsDecoder::new(decompressor) else {
         return Ok(false);
     };
-    let layout = decoder.layout;
+    let layout = decoder.layout();
     let row_bytes = size.0 as usize * decoder.channels();
     let mut pixels = vec![0u8; row_bytes * strip_rows];
     let mut rows_made = 0;
@@ -354,7 +354,6 @@ fn decode_rows_in_strips(
 /// is only ever reached through that pointer and freed with the decoder.
 struct RowsDecoder {
     decompressor: Box<Decompressor>,
-    layout: Layout,
 }
 
 impl Drop for RowsDecoder {
@@ -385,14 +384,16 @@ impl RowsDecoder {
         // SAFETY: the coefficient controller is libjpeg's, alive until the decompressor is
         // destroyed; its single pass has not begun.
         unsafe { (*scan_fields(cinfo).coef).decompress_data = Some(inverse_dct_row) };
-        Some(RowsDecoder {
-            decompressor,
-            layout,
-        })
+        Some(RowsDecoder { decompressor })
     }
 
     fn channels(&self) -> usize {
         self.decompressor.cinfo.output_components as usize
+    }
+
+    fn layout(&self) -> Layout {
+        // SAFETY: client_data points at the HandedOver this decoder owns.
+        unsafe { (*self.handed()).layout }
     }
 
     fn handed(&self) -> *mut HandedOver {
@@ -405,7 +406,7 @@ impl RowsDecoder {
         // SAFETY: client_data points at the HandedOver this decoder owns.
         unsafe {
             (*handed).strip = strip.as_ptr().cast_mut();
-            (*handed).mcu_rows = strip.len() / self.layout.mcu_row_bytes;
+            (*handed).mcu_rows = strip.len() / (*handed).layout.mcu_row_bytes;
         }
     }
 
