@@ -5,11 +5,11 @@
 //! keeps one thread per request and loses no throughput to handing rows between threads.
 //!
 //! A helper is kept off the core of the thread that started it ([`spawn_helper`]). After the
-//! machine has idled for a while, Linux on a 2-vCPU KVM guest put a new helper on its caller's
-//! core and kept the two there, taking turns, for the whole image (`perf sched timehist`: no
-//! switch on the other core), which made W1's thumbnail take 18.4 ms instead of 9.2 when calls
-//! came 130 ms apart, slower than with no helper at all (15.2); kept apart, 10.8 (with the
-//! taker's way of waiting in [`crate::rows::stream`]).
+//! machine had idled for a while, Linux on a 2-vCPU KVM guest put a new helper on its caller's
+//! core, and the two took turns there for most of the image while the other core idled (`perf
+//! sched timehist`), which made W1's thumbnail take 18.4 ms instead of 9.2 when calls came
+//! 130 ms apart, slower than with no helper at all (15.2); kept apart, 10.8 (with the taker's
+//! way of waiting in [`crate::rows::stream`]).
 
 use std::panic::resume_unwind;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -63,9 +63,9 @@ pub(crate) fn run_beside(name: &str, here: impl FnOnce(), beside: impl FnOnce() 
     });
 }
 
-/// Starts a helper thread named `name` in `scope`, running `work` on any core the process may
-/// use but the one this thread is on now (on Linux; elsewhere, wherever the system puts it), so
-/// that the two run side by side. With one core allowed, the helper may share it.
+/// Starts a helper thread named `name` in `scope`, running `work` on any core this thread may
+/// use but the one it is on now (on Linux; elsewhere, wherever the system puts it), so that the
+/// two run side by side. With one core allowed, the helper may share it.
 pub(crate) fn spawn_helper<'scope, T: Send + 'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     name: &str,
