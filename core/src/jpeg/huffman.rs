@@ -343,15 +343,13 @@ fn code_symbols(
     };
     let (first, second) = symbols.split_at(split);
     thread::scope(|scope| {
-        let helper = thread::Builder::new()
-            .name("picsmith-huffman".into())
-            .spawn_scoped(scope, || {
-                let mut bytes = Vec::with_capacity(second.len());
-                let mut unstuffed = BitWriter::<false>::new(&mut bytes);
-                unstuffed.code(second, codes);
-                let tail = unstuffed.whole_bytes();
-                (bytes, tail)
-            });
+        let helper = crate::cores::spawn_helper(scope, "picsmith-huffman", || {
+            let mut bytes = Vec::with_capacity(second.len());
+            let mut unstuffed = BitWriter::<false>::new(&mut bytes);
+            unstuffed.code(second, codes);
+            let tail = unstuffed.whole_bytes();
+            (bytes, tail)
+        });
         writer.code(first, codes);
         match helper {
             Ok(helper) => {
