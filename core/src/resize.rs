@@ -68,7 +68,7 @@ pub(crate) fn resize_extent(
         .resize(
             image,
             &mut resized,
-            &lanczos3_from(0.0, 0.0, extent.0, extent.1),
+            &lanczos3_from(lanczos3, 0.0, 0.0, extent.0, extent.1),
         )
         .map_err(resize_failed)?;
     Ok(resized)
@@ -99,7 +99,7 @@ const BAND_ROWS: u32 = 16;
 /// this way while it decodes, and only the source rows later bands read are kept.
 ///
 /// Each horizontal pass has fast_image_resize make its weights anew, from kernel values
-/// remembered from the first pass ([`remembered_lanczos3`]), so `across_rows` trades that
+/// remembered from the first pass ([`remembered_kernel`]), so `across_rows` trades that
 /// (about 0.05 ms for 720 output columns) against how long the last rows wait.
 ///
 /// The pixels depend only on the sizes, never on how the rows arrive or `across_rows`: the
@@ -126,7 +126,7 @@ pub(crate) struct RowResizer {
     made: u32,
     finished: Vec<u8>,
     resizer: Resizer,
-    /// The kernel's values the passes across ask for (see [`remembered_lanczos3`]).
+    /// The kernel's values the passes across ask for (see [`remembered_kernel`]).
     kernel_values: KernelValues,
 }
 
@@ -258,6 +258,7 @@ impl RowResizer {
             .map_err(resize_failed)?;
             let crop_top = band_top - f64::from(from_row);
             let down = lanczos3_from(
+                lanczos3,
                 0.0,
                 crop_top,
                 f64::from(self.source.0),
@@ -283,11 +284,7 @@ impl RowResizer {
         self.finished.resize(rows as usize * out_row, 0);
         let mut to = Image::from_slice_u8(self.size.0, rows, &mut self.finished, self.pixel)
             .map_err(resize_failed)?;
-        let across = ResizeOptions::new()
-            .resize_alg(ResizeAlg::Convolution(FilterType::Custom(
-                remembered_lanczos3(),
-            )))
-            .crop(0.0, 0.0, self.extent.0, f64::from(rows));
+        let across = lanczos3_from(remembered_kernel, 0.0, 0.0, self.extent.0, f64::from(rows));
         let resizer = &mut self.resizer;
         with_kernel_values(&mut self.kernel_values, || {
             resizer.resize(&from, &mut to, &across)
@@ -336,11 +333,18 @@ fn reads_to(top: f64, bottom: f64, rows: u32, source_rows: u32) -> u32 {
     end.min(f64::from(source_rows)) as u32
 }
 
-/// Lanczos3 from the source rectangle at `left`, `top`, as every resize here does.
-fn lanczos3_from(left: f64, top: f64, width: f64, height: f64) -> ResizeOptions {
-    let lanczos3 = Filter::new("Lanczos3", lanczos3, 3.0).expect("a finite, positive support");
+/// Lanczos3 from the source rectangle at `left`, `top`, as every resize here does, its values
+/// taken from `kernel`: [`lanczos3`], or [`remembered_kernel`] for the passes across.
+fn lanczos3_from(
+    kernel: fn(f64) -> f64,
+    left: f64,
+    top: f64,
+    width: f64,
+    height: f64,
+) -> ResizeOptions {
+    let filter = Filter::new("Lanczos3", kernel, 3.0).expect("a finite, positive support");
     ResizeOptions::new()
-        .resize_alg(ResizeAlg::Convolution(FilterType::Custom(lanczos3)))
+        .resize_alg(ResizeAlg::Convolution(FilterType::Custom(filter)))
         .crop(left, top, width, height)
 }
 
@@ -357,7 +361,7 @@ thread_local! {
     static KERNEL_VALUES: RefCell<KernelValues> = RefCell::new(KernelValues::default());
 }
 
-/// Runs `resize` with [`remembered_lanczos3`] answering from `values` and adding to them.
+/// Runs `resize` with [`remembered_kernel`] answering from `values` and adding to them.
 fn with_kernel_values<T>(values: &mut KernelValues, resize: impl FnOnce() -> T) -> T {
     values.next = 0;
     KERNEL_VALUES.with_borrow_mut(|current| std::mem::swap(current, values));
@@ -370,12 +374,8 @@ fn with_kernel_values<T>(values: &mut KernelValues, resize: impl FnOnce() -> T) 
 /// across of a [`RowResizer`] computes the same horizontal weights (fast_image_resize keeps
 /// none between calls), which took W1's calling thread 1.4 ms in 16 passes. A value asked for
 /// in the same turn as before, for the same x, is the one computed then; any other is computed
-/// and replaces what followed, so the weights never depend on what was remembered.
-fn remembered_lanczos3() -> Filter {
-    Filter::new("Lanczos3", remembered_kernel, 3.0).expect("a finite, positive support")
-}
-
-/// The kernel of [`remembered_lanczos3`].
+/// and replaces what followed, so the weights never depend on what was remembered. Outside
+/// [`with_kernel_values`] it answers from the thread's own values.
 fn remembered_kernel(x: f64) -> f64 {
     KERNEL_VALUES.with_borrow_mut(|memo| {
         let turn = memo.next;
@@ -539,7 +539,7 @@ mod tests {
             .resize(
                 &photo,
                 &mut one_pass,
-                &lanczos3_from(0.0, 0.0, extent.0, extent.1),
+                &lanczos3_from(lanczos3, 0.0, 0.0, extent.0, extent.1),
             )
             .unwrap();
         // The bands' crops differ from one pass's only in the last bits of their weights.

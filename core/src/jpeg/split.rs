@@ -247,7 +247,8 @@ impl Layout {
 /// About how many bytes of blocks are handed over at a time, in whole iMCU rows. Each hand-over
 /// may wake a waiting thread, which costs this VM some 60 µs: W1 took 18 ms with one iMCU row
 /// (131 KB) at a time, 10.4 with two, 9.3–9.4 with four and eight, 9.8 with sixteen (the strips
-/// no longer fit the L2 cache).
+/// no longer fit the L2 cache). Measured while the taker still slept until woken; it now looks
+/// (`rows::next_strip`), and only the helper is woken.
 const STRIP_BYTES: usize = 512 << 10;
 
 /// The blocks handed to [`inverse_dct_row`] through `client_data`: `mcu_rows` MCU rows of
