@@ -62,14 +62,22 @@ const cpuMs = () => {
 }
 
 const [name, runs, skipped] = libraries[process.argv[2]]()
-const inputs = Object.fromEntries(Object.keys(runs).map((w) => [w, readFileSync(path.join(process.env.PICSMITH_CORPUS, workloads[w].input))]))
+// Read when first asked for, once per file: a worker measuring one workload's peak RSS holds
+// that input only, not every workload's.
+const files = {}
+const input = (workload) => {
+  const name = workloads[workload].input
+  files[name] ??= readFileSync(path.join(process.env.PICSMITH_CORPUS, name))
+  return files[name]
+}
 const last = {}
 
 const ops = {
   async run ({ workload, quality }) {
+    const data = input(workload)
     const cpu = cpuMs()
     const start = process.hrtime.bigint()
-    const out = await runs[workload](inputs[workload], quality)
+    const out = await runs[workload](data, quality)
     const ms = Number(process.hrtime.bigint() - start) / 1e6
     last[workload] = out
     return { ms, cpu_ms: cpuMs() - cpu, bytes: Buffer.isBuffer(out) ? out.length : null }
@@ -83,16 +91,18 @@ const ops = {
   },
   async throughput ({ workload, quality, images }) {
     const each = Math.floor(images / threads)
+    const data = input(workload)
     const chain = async () => {
-      for (let i = 0; i < each; i++) await runs[workload](inputs[workload], quality)
+      for (let i = 0; i < each; i++) await runs[workload](data, quality)
     }
     const start = process.hrtime.bigint()
     await Promise.all(Array.from({ length: threads }, chain))
     return { images_per_s: (each * threads) / (Number(process.hrtime.bigint() - start) / 1e9) }
   },
   async rss ({ workload, quality }) {
+    const data = input(workload)
     const idle = vmHwmKib()
-    for (let i = 0; i < rssRuns; i++) await runs[workload](inputs[workload], quality)
+    for (let i = 0; i < rssRuns; i++) await runs[workload](data, quality)
     return { idle_kib: idle, peak_kib: vmHwmKib() }
   },
 }

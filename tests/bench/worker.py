@@ -178,11 +178,19 @@ def vm_hwm_kib():
 class Worker:
     def __init__(self, runs):
         self.runs = runs
-        self.inputs = {w: (CORPUS / WORKLOADS[w]["input"]).read_bytes() for w in runs}
+        self.files = {}
         self.last = {}
 
+    def input(self, workload):
+        # Read when first asked for, once per file: a worker measuring one workload's peak RSS
+        # holds that input only, not every workload's.
+        name = WORKLOADS[workload]["input"]
+        if name not in self.files:
+            self.files[name] = (CORPUS / name).read_bytes()
+        return self.files[name]
+
     def run(self, workload, quality):
-        data = self.inputs[workload]
+        data = self.input(workload)
         cpu, start = time.process_time(), time.perf_counter()
         out = self.runs[workload](data, quality)
         ms = (time.perf_counter() - start) * 1000
@@ -199,7 +207,7 @@ class Worker:
         return {"bytes": len(out)}
 
     def throughput(self, workload, quality, images):
-        run, data = self.runs[workload], self.inputs[workload]
+        run, data = self.runs[workload], self.input(workload)
 
         def share():
             for _ in range(images // THREADS):
@@ -215,9 +223,10 @@ class Worker:
         return {"images_per_s": images // THREADS * THREADS / (time.perf_counter() - start)}
 
     def rss(self, workload, quality):
+        data = self.input(workload)
         idle = vm_hwm_kib()
         for _ in range(RSS_RUNS):
-            self.runs[workload](self.inputs[workload], quality)
+            self.runs[workload](data, quality)
         return {"idle_kib": idle, "peak_kib": vm_hwm_kib()}
 
 
