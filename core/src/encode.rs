@@ -219,11 +219,12 @@ fn encode_webp(image: &DynamicImage, quality: u8, lossless: bool) -> Result<Vec<
         }
     };
     let encoder = webp::Encoder::from_image(image).map_err(|e| codec_error(Format::Webp, e))?;
-    let memory = if lossless {
-        encoder.encode_lossless()
-    } else {
-        encoder.encode(quality as f32)
-    };
+    // `encode` and `encode_lossless` panic where libwebp fails (out of memory); this reports
+    // it. Lossless takes 75, the effort `encode_lossless` asks for.
+    let quality = if lossless { 75.0 } else { f32::from(quality) };
+    let memory = encoder
+        .encode_simple(lossless, quality)
+        .map_err(|e| codec_error(Format::Webp, format!("{e:?}")))?;
     Ok(memory.to_vec())
 }
 
