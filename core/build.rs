@@ -15,7 +15,8 @@
 //! (`src/jpeg/memory.rs`): for this crate's tests and examples directly, and for the bindings
 //! through the `links` metadata (`DEP_PICSMITH_LINK_ARGS`), which their build scripts pass on.
 //! The bindings' shared libraries are also asked to pack their relative relocations where the
-//! glibc that will load them can (`packed_relocations_load_here`).
+//! glibc that will load them can (`packed_relocations_load_here`), and libstdc++ (for
+//! openh264) is linked statically when the workspace's cargo configuration has cc link none.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -31,6 +32,7 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=PICSMITH_FACE_MODEL");
     println!("cargo:rerun-if-env-changed=CARGO_HOME");
+    println!("cargo:rerun-if-env-changed=CXXSTDLIB");
     let model = find_model().unwrap_or_else(|| {
         panic!(
             "picsmith: cannot find {MODEL_FILE} of the rustface {RUSTFACE_VERSION} package. \
@@ -42,6 +44,13 @@ fn main() {
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     std::fs::copy(&model, out.join(MODEL_FILE))
         .unwrap_or_else(|e| panic!("picsmith: cannot copy {}: {e}", model.display()));
+    // The workspace's cargo configuration tells cc to link no C++ library for openh264, so
+    // that the static one is linked here instead (see .cargo/config.toml).
+    if std::env::var("CXXSTDLIB").as_deref() == Ok("")
+        && std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("gnu")
+    {
+        println!("cargo:rustc-link-lib=static:-bundle=stdc++");
+    }
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
         let wrap = "-Wl,--wrap=jpeg_get_large,--wrap=jpeg_free_large";
         println!("cargo:rustc-link-arg={wrap}");
