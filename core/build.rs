@@ -16,7 +16,7 @@
 //! through the `links` metadata (`DEP_PICSMITH_LINK_ARGS`), which their build scripts pass on.
 //! The bindings' shared libraries are also asked to pack their relative relocations where the
 //! glibc that will load them can (`packed_relocations_load_here`), and libstdc++ (for
-//! openh264) is linked statically when the workspace's cargo configuration has cc link none.
+//! openh264) is linked statically where the workspace's cargo configuration has cc link none.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -32,7 +32,6 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=PICSMITH_FACE_MODEL");
     println!("cargo:rerun-if-env-changed=CARGO_HOME");
-    println!("cargo:rerun-if-env-changed=CXXSTDLIB");
     let model = find_model().unwrap_or_else(|| {
         panic!(
             "picsmith: cannot find {MODEL_FILE} of the rustface {RUSTFACE_VERSION} package. \
@@ -44,11 +43,13 @@ fn main() {
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     std::fs::copy(&model, out.join(MODEL_FILE))
         .unwrap_or_else(|e| panic!("picsmith: cannot copy {}: {e}", model.display()));
-    // The workspace's cargo configuration tells cc to link no C++ library for openh264, so
-    // that the static one is linked here instead (see .cargo/config.toml).
-    if std::env::var("CXXSTDLIB").as_deref() == Ok("")
-        && std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("gnu")
-    {
+    // For the Linux targets the workspace's cargo configuration names, cc links no C++
+    // library for openh264, so that the static libstdc++ is linked here instead (see
+    // .cargo/config.toml); cc reads the target's own variable before `CXXSTDLIB`.
+    let target = std::env::var("TARGET").unwrap_or_default();
+    let cxx_stdlib = format!("CXXSTDLIB_{}", target.replace('-', "_"));
+    println!("cargo:rerun-if-env-changed={cxx_stdlib}");
+    if std::env::var(&cxx_stdlib).as_deref() == Ok("") {
         println!("cargo:rustc-link-lib=static:-bundle=stdc++");
     }
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
