@@ -65,7 +65,7 @@ fn main() {
 
 /// Whether the shared libraries may pack their relative relocations (`DT_RELR`): about 97,000
 /// of them, 2.3 MB of `.rela.dyn` that every process importing a binding read and kept resident
-/// (1.5 MiB of peak RSS). Loading such a library needs glibc 2.36 or newer, so they are packed
+/// (1.4 MiB of peak RSS). Loading such a library needs glibc 2.36 or newer, so they are packed
 /// only when the target is glibc on the machine that builds (whose glibc then loads them) and
 /// that glibc is new enough.
 fn packed_relocations_load_here() -> bool {
