@@ -43,13 +43,7 @@ fn main() {
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     std::fs::copy(&model, out.join(MODEL_FILE))
         .unwrap_or_else(|e| panic!("picsmith: cannot copy {}: {e}", model.display()));
-    // For the Linux targets the workspace's cargo configuration names, cc links no C++
-    // library for openh264, so that the static libstdc++ is linked here instead (see
-    // .cargo/config.toml); cc reads the target's own variable before `CXXSTDLIB`.
-    let target = std::env::var("TARGET").unwrap_or_default();
-    let cxx_stdlib = format!("CXXSTDLIB_{}", target.replace('-', "_"));
-    println!("cargo:rerun-if-env-changed={cxx_stdlib}");
-    if std::env::var(&cxx_stdlib).as_deref() == Ok("") {
+    if static_libstdcxx_wanted() {
         println!("cargo:rustc-link-lib=static:-bundle=stdc++");
     }
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
@@ -61,6 +55,16 @@ fn main() {
         }
         println!("cargo:link_args={args}");
     }
+}
+
+/// Whether libstdc++ (for openh264) is linked here, statically: for the Linux targets the
+/// workspace's cargo configuration names (.cargo/config.toml), cc links no C++ library. cc
+/// reads the target's own variable before `CXXSTDLIB`.
+fn static_libstdcxx_wanted() -> bool {
+    let target = std::env::var("TARGET").unwrap_or_default();
+    let variable = format!("CXXSTDLIB_{}", target.replace('-', "_"));
+    println!("cargo:rerun-if-env-changed={variable}");
+    std::env::var(&variable).as_deref() == Ok("")
 }
 
 /// Whether the shared libraries may pack their relative relocations (`DT_RELR`): about 97,000

@@ -66,9 +66,9 @@ const [name, runs, skipped] = libraries[process.argv[2]]()
 // that input only, not every workload's.
 const files = {}
 const input = (workload) => {
-  const name = workloads[workload].input
-  files[name] ??= readFileSync(path.join(process.env.PICSMITH_CORPUS, name))
-  return files[name]
+  const file = workloads[workload].input
+  files[file] ??= readFileSync(path.join(process.env.PICSMITH_CORPUS, file))
+  return files[file]
 }
 const last = {}
 

@@ -184,10 +184,10 @@ class Worker:
     def input(self, workload):
         # Read when first asked for, once per file: a worker measuring one workload's peak RSS
         # holds that input only, not every workload's.
-        name = WORKLOADS[workload]["input"]
-        if name not in self.files:
-            self.files[name] = (CORPUS / name).read_bytes()
-        return self.files[name]
+        file = WORKLOADS[workload]["input"]
+        if file not in self.files:
+            self.files[file] = (CORPUS / file).read_bytes()
+        return self.files[file]
 
     def run(self, workload, quality):
         data = self.input(workload)
