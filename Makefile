@@ -11,10 +11,10 @@ PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 VENV_PY := $(VENV)/bin/python
 STAMPS := $(CURDIR)/target/stamps
-APT_PACKAGES := nasm curl php-cli libvips-dev libvips-tools libheif-examples libjpeg-turbo-progs pkg-config fonts-liberation2 fonts-dejavu fonts-urw-base35 fonts-open-sans fonts-crosextra-carlito fonts-crosextra-caladea fonts-comic-neue fonts-droid-fallback ffmpeg libimage-exiftool-perl postgresql
+APT_PACKAGES := nasm cmake curl php-cli libvips-dev libvips-tools libheif-examples libjpeg-turbo-progs pkg-config fonts-liberation2 fonts-dejavu fonts-urw-base35 fonts-open-sans fonts-crosextra-carlito fonts-crosextra-caladea fonts-comic-neue fonts-droid-fallback ffmpeg libimage-exiftool-perl postgresql
 CBINDGEN_VERSION := ^0.29
 # Optional features of the core, in every build (Rust, Python, Node, C, PHP). `vips` reads
-# HEIF/HEIC, AVIF, JPEG XL and TIFF and writes AVIF and JPEG XL through libvips (libvips-dev,
+# HEIF/HEIC, AVIF, JPEG XL and TIFF and writes JPEG XL through libvips (libvips-dev,
 # above, for its runtime library and tools), which it opens when an image first needs it;
 # `make FEATURES= test` builds and tests without it.
 FEATURES ?= vips

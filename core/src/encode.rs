@@ -4,7 +4,6 @@ use image::codecs::gif::GifEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{DynamicImage, ExtendedColorType, ImageEncoder, RgbImage, RgbaImage};
 use img_parts::{Bytes, ImageEXIF, ImageICC};
-use rgb::FromSlice;
 use std::borrow::Cow;
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
@@ -16,10 +15,6 @@ use crate::mp4;
 use crate::rows::RowSink;
 use mozjpeg_sys::J_COLOR_SPACE as ColorSpace;
 
-/// rav1e speed 8 (of 0-10) at 8 bits: a 1.1-megapixel photo at quality 80 encodes in 0.55 s on
-/// two cores. 10 bits (ravif's default) took 0.98 s for the same PSNR and more bytes; speed 6
-/// costs another 40 % for 1.7 % fewer bytes.
-const AVIF_SPEED: u8 = 8;
 /// libwebp refuses larger images.
 const WEBP_MAX_SIDE: u32 = 16383;
 
@@ -64,12 +59,7 @@ pub(crate) fn encode(image: &DynamicImage, settings: &EncodeSettings<'_>) -> Res
             let webp = encode_webp(image, settings.quality, settings.lossless)?;
             embed_metadata(Format::Webp, webp, settings.exif, icc)
         }
-        // libaom through libvips where the system has it, rav1e otherwise.
-        #[cfg(feature = "vips")]
-        Format::Avif if crate::vips::available() => {
-            crate::vips::encode_avif(image, settings.quality, icc, settings.exif)
-        }
-        Format::Avif => encode_avif(image, settings.quality, settings.exif),
+        Format::Avif => crate::avif::encode(image, settings.quality, icc, settings.exif),
         Format::Gif => encode_gif(image),
         #[cfg(feature = "vips")]
         Format::Jxl => crate::vips::encode_jxl(image, settings.quality, settings.lossless, icc),
@@ -226,27 +216,6 @@ fn encode_webp(image: &DynamicImage, quality: u8, lossless: bool) -> Result<Vec<
         .encode_simple(lossless, quality)
         .map_err(|e| codec_error(Format::Webp, format!("{e:?}")))?;
     Ok(memory.to_vec())
-}
-
-/// AVIF through rav1e, for builds and systems without libvips (which encode with libaom: see
-/// `vips::encode_avif`).
-fn encode_avif(image: &DynamicImage, quality: u8, exif: Option<&[u8]>) -> Result<Vec<u8>> {
-    let mut encoder = ravif::Encoder::new()
-        .with_quality(quality as f32)
-        .with_speed(AVIF_SPEED)
-        .with_bit_depth(ravif::BitDepth::Eight);
-    if let Some(exif) = exif {
-        encoder = encoder.with_exif(exif);
-    }
-    let (w, h) = (image.width() as usize, image.height() as usize);
-    let encoded = if image.color().has_alpha() {
-        let rgba = rgba8(image);
-        encoder.encode_rgba(ravif::Img::new(rgba.as_raw().as_rgba(), w, h))
-    } else {
-        let rgb = rgb8(image);
-        encoder.encode_rgb(ravif::Img::new(rgb.as_raw().as_rgb(), w, h))
-    };
-    Ok(encoded.map_err(|e| codec_error(Format::Avif, e))?.avif_file)
 }
 
 fn encode_gif(image: &DynamicImage) -> Result<Vec<u8>> {

@@ -14,6 +14,7 @@
 //! stable code and HTTP status; inputs are checked against [`Limits`] before pixels are decoded.
 
 mod auto_quality;
+mod avif;
 mod cores;
 mod decode;
 mod encode;

@@ -1,5 +1,5 @@
-//! libvips as a second decoder (HEIF/HEIC, AVIF, JPEG XL, TIFF) and as the AVIF and JPEG XL
-//! encoder, behind the same [`crate::decode::Source`] as the pure-Rust codecs.
+//! libvips as a second decoder (HEIF/HEIC, AVIF, JPEG XL, TIFF) and as the JPEG XL encoder,
+//! behind the same [`crate::decode::Source`] as the pure-Rust codecs.
 //!
 //! All the `unsafe` of the libvips path is in this module: [`ffi`] opens libvips and finds the
 //! few C calls picsmith makes (checked against Debian's libvips 8.14 headers), and the rest
@@ -47,8 +47,6 @@ mod ffi {
     pub const TRUE: c_int = 1;
     /// `G_LOG_LEVEL_WARNING`.
     pub const LOG_LEVEL_WARNING: c_int = 1 << 4;
-    pub const HEIF_COMPRESSION_AV1: c_int = 4;
-    pub const SUBSAMPLE_OFF: c_int = 2;
 
     /// Declares the functions of [`Api`] once: their types, and the names they are looked up
     /// by in the loaded library. A variadic function ends its arguments with `; ...`.
@@ -111,12 +109,6 @@ mod ffi {
             ...
         ) -> c_int;
         fn vips_jxlsave_buffer(
-            image: *mut VipsImage,
-            buf: *mut *mut c_void,
-            len: *mut usize;
-            ...
-        ) -> c_int;
-        fn vips_heifsave_buffer(
             image: *mut VipsImage,
             buf: *mut *mut c_void,
             len: *mut usize;
@@ -270,11 +262,6 @@ fn init() -> Result<()> {
         })
         .clone()
         .map_err(|(kind, message)| Error::new(kind, message))
-}
-
-/// Whether libvips could be loaded and started (loading it if it was not).
-pub(crate) fn available() -> bool {
-    init().is_ok()
 }
 
 /// A GLib log handler that drops the message.
@@ -705,42 +692,6 @@ pub(crate) fn encode_jxl(
                 c_int::from(lossless),
                 c"effort".as_ptr(),
                 JXL_EFFORT,
-                END,
-            )
-        }
-    })
-}
-
-/// libheif's AV1 encoder is libaom; effort 1 is its speed 8 of 0-9 (libvips passes 9 −
-/// effort). On a 720×588 photo it encodes in about 100 ms, where rav1e at its own speed 8
-/// (the `ravif` path of builds without libvips) takes 350 ms for the same size, with SSIM
-/// 0.950 against rav1e's 0.952.
-const AVIF_EFFORT: c_int = 1;
-
-/// Encodes 8-bit pixels as AVIF (libheif with libaom): 8 bits, full-resolution chroma like
-/// the `ravif` path, `quality` as libheif's Q, as sharp and libvips take it. `icc` and `exif`
-/// (a TIFF structure), when given, are embedded.
-pub(crate) fn encode_avif(
-    image: &DynamicImage,
-    quality: u8,
-    icc: Option<&[u8]>,
-    exif: Option<&[u8]>,
-) -> Result<Vec<u8>> {
-    save(Format::Avif, image, icc, exif, |wrapped, data, len| {
-        // SAFETY: options are name/value pairs (int, enum, int, enum) ended by NULL.
-        unsafe {
-            (ffi::api().vips_heifsave_buffer)(
-                wrapped,
-                data,
-                len,
-                c"Q".as_ptr(),
-                c_int::from(quality.clamp(1, 100)),
-                c"compression".as_ptr(),
-                ffi::HEIF_COMPRESSION_AV1,
-                c"effort".as_ptr(),
-                AVIF_EFFORT,
-                c"subsample_mode".as_ptr(),
-                ffi::SUBSAMPLE_OFF,
                 END,
             )
         }

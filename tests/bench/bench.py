@@ -19,10 +19,10 @@ living in other interpreters (Pillow-SIMD's venv, Node) are interleaved like the
 4. Peak memory: a fresh worker per library and workload that runs only that workload.
 
 Every worker is given one thread per image: VIPS_CONCURRENCY=1 (sharp sets the same with
-sharp.concurrency(1)), and picsmith's rayon pool (used by its AVIF encoder in builds without
-libvips) gets RAYON_NUM_THREADS = the worker's thread count. Like libvips' write-behind sink,
-picsmith encodes a JPEG beside the stage that makes its last rows (re-encoding alone, or
-blur and sharpening last) on a second thread; the CPU ms column counts both threads.
+sharp.concurrency(1)). Like libvips' write-behind sink, picsmith encodes a JPEG beside the
+stage that makes its last rows (re-encoding alone, or blur and sharpening last) on a second
+thread, and its AVIF encoder codes two tile columns on two threads, when a core is spare; the
+CPU ms column counts every thread.
 """
 import json
 import math

@@ -358,7 +358,7 @@ mod with_vips {
             (meta.width, meta.height, meta.format),
             (4096, 800, Format::Avif)
         );
-        // The input's own format is kept when none is asked (AVIF is written by ravif).
+        // The input's own format is kept when none is asked.
         let same = process(&bytes, "width=256").unwrap();
         assert_eq!(same.format, Format::Avif);
         assert_eq!(Format::detect(&same.data), Some(Format::Avif));
@@ -387,6 +387,70 @@ mod with_vips {
             let avif = process(&alpha, "format=avif").unwrap();
             let back = decode(&process(&avif.data, "format=png").unwrap().data);
             assert!(back.color().has_alpha());
+        }
+    }
+
+    #[test]
+    fn avif_keeps_the_icc_profile_and_writes_grey_as_grey() {
+        let Some(p3) = common::corpus_file("iphone-p3-4032x3024.jpg") else {
+            return;
+        };
+        let avif = process(&p3, "width=300&format=avif").unwrap();
+        let meta = picsmith::metadata(&avif.data, &picsmith::MetadataOptions::default()).unwrap();
+        assert_eq!(meta.format, Format::Avif);
+        assert_eq!(meta.color_space, "display-p3");
+        assert_eq!(av1_chroma(&avif.data), "4:4:4");
+
+        let Some(grey) = common::corpus_file("gray-concert.jpg") else {
+            return;
+        };
+        let avif = process(&grey, "width=300&format=avif").unwrap();
+        assert_eq!(av1_chroma(&avif.data), "4:0:0");
+        let back = decode(&process(&avif.data, "format=png").unwrap().data);
+        let reference = decode(&process(&grey, "width=300&format=png").unwrap().data);
+        let diff = mean_diff(&back, &reference);
+        assert!(diff < 4.0, "grey AVIF round trip differs by {diff:.2}");
+    }
+
+    /// The chroma layout an AVIF's AV1 configuration (`av1C`) declares: its third byte holds
+    /// the monochrome flag and the two subsampling flags.
+    fn av1_chroma(avif: &[u8]) -> &'static str {
+        let at = avif
+            .windows(4)
+            .position(|w| w == b"av1C")
+            .expect("an av1C box")
+            + 4;
+        match (avif[at + 2] >> 2) & 0b111 {
+            0b100 | 0b111 => "4:0:0",
+            0b011 => "4:2:0",
+            0b010 => "4:2:2",
+            0b000 => "4:4:4",
+            other => panic!("chroma flags {other:03b}"),
+        }
+    }
+
+    /// libaom codes the two tile columns of a wide image on two threads when a core is spare
+    /// and on one when every core is busy: the bytes must be the same either way.
+    #[test]
+    fn avif_bytes_do_not_depend_on_how_busy_the_machine_is() {
+        let Some(jpeg) = common::corpus_file("large-2725x2225.jpg") else {
+            return;
+        };
+        let query = "width=720&format=avif&quality=70";
+        let alone = process(&jpeg, query).unwrap().data;
+        let busy: Vec<Vec<u8>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| process(&jpeg, query).unwrap().data))
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        for bytes in busy {
+            assert!(
+                bytes == alone,
+                "{} bytes against {}",
+                bytes.len(),
+                alone.len()
+            );
         }
     }
 
