@@ -81,7 +81,6 @@ class Worker:
     def __init__(self, command, threads):
         env = os.environ | {
             "PICSMITH_BENCH_THREADS": str(threads),
-            "RAYON_NUM_THREADS": str(threads),
             "UV_THREADPOOL_SIZE": str(threads),
             "VIPS_CONCURRENCY": "1",
         }

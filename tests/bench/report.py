@@ -49,19 +49,20 @@ def table(header, rows):
     print()
 
 
-print(f"""Each library on one thread per image (libvips at concurrency 1, picsmith's rayon pool at one \
-thread), each in worker processes of its own; median of {bench['rounds']} interleaved runs (each \
-round in an order where each library follows every other equally often), wall \
-time and the process's CPU time (CPU above wall: helper threads). SSIM: Gaussian-window SSIM \
-(11x11, sigma 1.5) in 8-bit greyscale against a Pillow full-decode reference of the same \
-workload at the output's size (see tests/bench/quality.py). Peak RSS: a fresh process running \
-only that library and workload, and in brackets the growth over the same process after imports \
-and reading the input. Images/s: a fixed count of images (about {bench['throughput_seconds']:g} s' \
-worth on one thread) on 1 and on 2 threads at once (Python threads; Node: concurrent calls, libuv \
-pool of 2), median of {bench['throughput_repeats']}, interleaved; picsmith's rayon pool has as many threads as the callers. The last columns \
-divide a picsmith binding's median by the row's: below 1, picsmith is faster. 1-minute load \
-average when the timed part started and ended: {load['start']:.2f} and {load['end']:.2f}, on \
-{os.cpu_count()} cores; the run itself adds about 1, so more means something else was running.
+print(f"""Each library on one thread per image (libvips at concurrency 1; picsmith takes a \
+second core for a helper only while one is spare), each in worker processes of its own; median \
+of {bench['rounds']} interleaved runs (each round in an order where each library follows every \
+other equally often), wall time and the process's CPU time (CPU above wall: helper threads). \
+SSIM: Gaussian-window SSIM (11x11, sigma 1.5) in 8-bit greyscale against a Pillow full-decode \
+reference of the same workload at the output's size (see tests/bench/quality.py). Peak RSS: a \
+fresh process running only that library and workload, and in brackets the growth over the same \
+process after imports and reading the input. Images/s: a fixed count of images (about \
+{bench['throughput_seconds']:g} s' worth on one thread) on 1 and on 2 threads at once (Python \
+threads; Node: concurrent calls, libuv pool of 2), median of {bench['throughput_repeats']}, \
+interleaved. The last columns divide a picsmith binding's median by the row's: below 1, \
+picsmith is faster. 1-minute load average when the timed part started and ended: \
+{load['start']:.2f} and {load['end']:.2f}, on {os.cpu_count()} cores; the run itself adds about \
+1, so more means something else was running.
 """)
 for key, why in bench["unavailable"].items():
     print(f"Not measured: {key}: {why}\n")
