@@ -196,26 +196,52 @@ fn encode_png_interlaced(image: &DynamicImage) -> Result<Vec<u8>> {
 }
 
 fn encode_webp(image: &DynamicImage, quality: u8, lossless: bool) -> Result<Vec<u8>> {
-    let expanded;
-    let image = match image {
-        DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_) => image,
-        other if other.color().has_alpha() => {
-            expanded = DynamicImage::ImageRgba8(other.to_rgba8());
-            &expanded
+    use libwebp_sys as sys;
+    let fail = |what: String| codec_error(Format::Webp, what);
+    let mut config =
+        sys::WebPConfig::new().map_err(|_| fail("could not set up the encoder".into()))?;
+    config.lossless = i32::from(lossless);
+    config.alpha_compression = i32::from(!lossless);
+    // Lossless reads quality as its effort: 75, libwebp's default.
+    config.quality = if lossless { 75.0 } else { f32::from(quality) };
+    let mut picture = sys::WebPPicture::new().map_err(|_| fail("no picture".into()))?;
+    // Lossy coding works on YUV: imported as such, the rows are converted once, as they are
+    // read, instead of being packed as ARGB first and converted when encoding (the `webp`
+    // crate's way, 2-3 ms more for W2's thumbnail, for the same bytes).
+    picture.use_argb = i32::from(lossless);
+    picture.width = image.width() as i32;
+    picture.height = image.height() as i32;
+    let (rgba, rgb);
+    let mut writer = MaybeUninit::<sys::WebPMemoryWriter>::uninit();
+    // SAFETY: the rows hold width × height pixels at the stride given, and the picture copies
+    // them. The writer is initialised before the encoder writes to it through `custom_ptr`,
+    // and it and the picture are freed once, after the bytes are copied out.
+    unsafe {
+        let imported = if image.color().has_alpha() {
+            rgba = rgba8(image);
+            sys::WebPPictureImportRGBA(&mut picture, rgba.as_ptr(), picture.width * 4)
+        } else {
+            rgb = rgb8(image);
+            sys::WebPPictureImportRGB(&mut picture, rgb.as_ptr(), picture.width * 3)
+        };
+        if imported == 0 {
+            sys::WebPPictureFree(&mut picture);
+            return Err(fail("out of memory".into()));
         }
-        other => {
-            expanded = DynamicImage::ImageRgb8(other.to_rgb8());
-            &expanded
-        }
-    };
-    let encoder = webp::Encoder::from_image(image).map_err(|e| codec_error(Format::Webp, e))?;
-    // `encode` and `encode_lossless` panic where libwebp fails (out of memory); this reports
-    // it. Lossless takes 75, the effort `encode_lossless` asks for.
-    let quality = if lossless { 75.0 } else { f32::from(quality) };
-    let memory = encoder
-        .encode_simple(lossless, quality)
-        .map_err(|e| codec_error(Format::Webp, format!("{e:?}")))?;
-    Ok(memory.to_vec())
+        sys::WebPMemoryWriterInit(writer.as_mut_ptr());
+        picture.writer = Some(sys::WebPMemoryWrite);
+        picture.custom_ptr = writer.as_mut_ptr().cast();
+        let encoded = sys::WebPEncode(&config, &mut picture);
+        let mut writer = writer.assume_init();
+        let result = if encoded != 0 {
+            Ok(std::slice::from_raw_parts(writer.mem, writer.size).to_vec())
+        } else {
+            Err(fail(format!("{:?}", picture.error_code)))
+        };
+        sys::WebPMemoryWriterClear(&mut writer);
+        sys::WebPPictureFree(&mut picture);
+        result
+    }
 }
 
 fn encode_gif(image: &DynamicImage) -> Result<Vec<u8>> {
