@@ -429,6 +429,67 @@ mod with_vips {
         }
     }
 
+    /// The smallest images, odd sizes, grey with alpha and both ends of the quality scale all
+    /// encode and read back at their size, with their colour and alpha.
+    #[test]
+    fn avif_of_small_odd_and_grey_alpha_images() {
+        let png = |image: image::DynamicImage| {
+            let mut bytes = Vec::new();
+            image
+                .write_to(
+                    &mut std::io::Cursor::new(&mut bytes),
+                    image::ImageFormat::Png,
+                )
+                .unwrap();
+            bytes
+        };
+        let red = image::Rgba([200, 30, 40, 160]);
+        let cases = [
+            (
+                png(image::RgbaImage::from_pixel(1, 1, red).into()),
+                "format=avif",
+            ),
+            (
+                png(image::RgbImage::from_pixel(3, 517, image::Rgb([200, 30, 40])).into()),
+                "format=avif&quality=1",
+            ),
+            (
+                png(image::RgbaImage::from_pixel(515, 3, red).into()),
+                "format=avif&quality=100",
+            ),
+            (
+                png(image::GrayAlphaImage::from_pixel(9, 7, image::LumaA([90, 128])).into()),
+                "format=avif",
+            ),
+        ];
+        for (input, query) in cases {
+            let source = decode(&input);
+            let avif = process(&input, query).unwrap();
+            assert_eq!(Format::detect(&avif.data), Some(Format::Avif));
+            let back = decode(&process(&avif.data, "format=png").unwrap().data);
+            let size = (source.width(), source.height());
+            assert_eq!((back.width(), back.height()), size, "{query} of {size:?}");
+            assert_eq!(
+                back.color().has_alpha(),
+                source.color().has_alpha(),
+                "{size:?}"
+            );
+            // A flat colour comes back close, even at quality 1 (libaom's coarsest quantizer,
+            // 10 off here).
+            let (a, b) = (source.to_rgba8(), back.to_rgba8());
+            let worst = a
+                .pixels()
+                .zip(b.pixels())
+                .flat_map(|(p, q)| p.0.into_iter().zip(q.0).map(|(x, y)| x.abs_diff(y)))
+                .max()
+                .unwrap();
+            assert!(
+                worst <= 16,
+                "{query} of {size:?}: a channel is off by {worst}"
+            );
+        }
+    }
+
     /// libaom codes the two tile columns of a wide image on two threads when a core is spare
     /// and on one when every core is busy: the bytes must be the same either way.
     #[test]
