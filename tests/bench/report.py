@@ -130,6 +130,8 @@ for key in ours:
         f"{w} {median(r[key]['images_per_s']['2']) / median(r[key]['images_per_s']['1']):.2f}"
         for w, r in results.items() if key in r)
     print(f"- 1 → 2 threads, {names[key]} (target ≥ 1.8): {scaling}")
+print("  (A lone picsmith call takes the second core for a helper when it is free, so its "
+      "one-thread figure already uses both cores; with two callers no helper starts.)")
 pillow_peak = w1["pillow"]["peak_kib"] / 1024
 print("- W1 peak RSS (target ≤ Pillow's, " + f"{pillow_peak:.0f} MiB): "
       + ", ".join(f"{names[key]} {w1[key]['peak_kib'] / 1024:.0f} MiB" for key in ours))
