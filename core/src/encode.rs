@@ -207,7 +207,7 @@ fn encode_webp(image: &DynamicImage, quality: u8, lossless: bool) -> Result<Vec<
     let mut picture = sys::WebPPicture::new().map_err(|_| fail("no picture".into()))?;
     // Lossy coding works on YUV: imported as such, the rows are converted once, as they are
     // read, instead of being packed as ARGB first and converted when encoding (the `webp`
-    // crate's way, 2-3 ms more for W2's thumbnail, for the same bytes).
+    // crate's way: 10 M more instructions for W2's thumbnail, 1.8 %, for the same bytes).
     picture.use_argb = i32::from(lossless);
     picture.width = image.width() as i32;
     picture.height = image.height() as i32;
