@@ -12,12 +12,12 @@
 //!   more bytes. libaom's other threading, row-mt, is off: its bytes depend on the thread
 //!   count, and picsmith's output must not depend on how busy the machine is. Tiles do not.
 
-use std::ffi::{CStr, c_char};
-
 use image::DynamicImage;
 use libavif_sys as sys;
 
+use crate::encode::{c_text, codec_error};
 use crate::error::{Error, Result};
+use crate::format::Format;
 
 /// libaom's speed (cpu-used), 0-9.
 const SPEED: i32 = 8;
@@ -43,14 +43,7 @@ pub(crate) fn encode(
         rgb_image.as_raw()
     };
     let (width, height) = (image.width(), image.height());
-    let grey = matches!(
-        image,
-        DynamicImage::ImageLuma8(_)
-            | DynamicImage::ImageLumaA8(_)
-            | DynamicImage::ImageLuma16(_)
-            | DynamicImage::ImageLumaA16(_)
-    );
-    let yuv_format = if grey {
+    let yuv_format = if !image.color().has_color() {
         sys::AVIF_PIXEL_FORMAT_YUV400
     } else {
         sys::AVIF_PIXEL_FORMAT_YUV444
@@ -104,7 +97,7 @@ pub(crate) fn encode(
         let result = sys::avifEncoderWrite(enc, im, &mut output);
         if result != sys::AVIF_RESULT_OK {
             sys::avifRWDataFree(&mut output);
-            let detail = c_text((*enc).diag.error.as_ptr());
+            let detail = c_text((*enc).diag.error.as_ptr()).unwrap_or_default();
             return Err(encoder_error(result, &detail));
         }
         let bytes = std::slice::from_raw_parts(output.data, output.size).to_vec();
@@ -188,7 +181,7 @@ struct Owned<T>(*mut T, unsafe extern "C" fn(*mut T));
 impl<T> Owned<T> {
     fn new(pointer: *mut T, destroy: unsafe extern "C" fn(*mut T)) -> Result<Self> {
         if pointer.is_null() {
-            return Err(Error::internal("AVIF encoder failed: out of memory"));
+            return Err(codec_error(Format::Avif, "out of memory"));
         }
         Ok(Owned(pointer, destroy))
     }
@@ -211,25 +204,13 @@ fn check(result: sys::avifResult) -> Result<()> {
 
 fn encoder_error(result: sys::avifResult, detail: &str) -> Error {
     // SAFETY: libavif returns a static string for every result code.
-    let reason = unsafe { c_text(sys::avifResultToString(result)) };
+    let reason = unsafe { c_text(sys::avifResultToString(result)) }.unwrap_or_default();
     let detail = if detail.is_empty() {
         String::new()
     } else {
         format!(" ({detail})")
     };
-    Error::internal(format!("AVIF encoder failed: {reason}{detail}"))
-}
-
-/// # Safety
-/// `text` is null or a NUL-terminated string.
-unsafe fn c_text(text: *const c_char) -> String {
-    if text.is_null() {
-        return String::new();
-    }
-    // SAFETY: as the caller promises.
-    unsafe { CStr::from_ptr(text) }
-        .to_string_lossy()
-        .into_owned()
+    codec_error(Format::Avif, format!("{reason}{detail}"))
 }
 
 #[cfg(test)]

@@ -147,8 +147,21 @@ fn icc_matches(icc: &[u8], gray: bool) -> bool {
     }
 }
 
-fn codec_error(format: Format, err: impl std::fmt::Display) -> Error {
+pub(crate) fn codec_error(format: Format, err: impl std::fmt::Display) -> Error {
     Error::internal(format!("{format} encoder failed: {err}"))
+}
+
+/// A C library's message, when it gave one.
+///
+/// # Safety
+/// `text` is null or a NUL-terminated string that stays valid during the call.
+pub(crate) unsafe fn c_text(text: *const std::ffi::c_char) -> Option<String> {
+    // SAFETY: as the caller promises.
+    (!text.is_null()).then(|| {
+        unsafe { std::ffi::CStr::from_ptr(text) }
+            .to_string_lossy()
+            .into_owned()
+    })
 }
 
 fn encode_png(image: &DynamicImage) -> Result<Vec<u8>> {
@@ -458,16 +471,9 @@ impl WebpAnimation {
 
     fn error(&self) -> Error {
         // SAFETY: the encoder is live; libwebp returns a static or encoder-owned C string.
-        let message = unsafe {
-            let text = libwebp_sys::WebPAnimEncoderGetError(self.encoder.as_ptr());
-            if text.is_null() {
-                "unknown error".to_owned()
-            } else {
-                std::ffi::CStr::from_ptr(text)
-                    .to_string_lossy()
-                    .into_owned()
-            }
-        };
+        let message =
+            unsafe { c_text(libwebp_sys::WebPAnimEncoderGetError(self.encoder.as_ptr())) }
+                .unwrap_or_else(|| "unknown error".to_owned());
         codec_error(Format::Webp, message)
     }
 
