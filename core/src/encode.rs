@@ -217,43 +217,63 @@ fn encode_webp(image: &DynamicImage, quality: u8, lossless: bool) -> Result<Vec<
     config.alpha_compression = i32::from(!lossless);
     // Lossless reads quality as its effort: 75, libwebp's default.
     config.quality = if lossless { 75.0 } else { f32::from(quality) };
-    let mut picture = sys::WebPPicture::new().map_err(|_| fail("no picture".into()))?;
-    // Lossy coding works on YUV: imported as such, the rows are converted once, as they are
-    // read, instead of being packed as ARGB first and converted when encoding (the `webp`
-    // crate's way: 10 M more instructions for W2's thumbnail, 1.8 %, for the same bytes).
-    picture.use_argb = i32::from(lossless);
-    picture.width = image.width() as i32;
-    picture.height = image.height() as i32;
-    let (rgba, rgb);
+    let mut picture = WebpPicture::of(image, lossless)?;
     let mut writer = MaybeUninit::<sys::WebPMemoryWriter>::uninit();
-    // SAFETY: the rows hold width × height pixels at the stride given, and the picture copies
-    // them. The writer is initialised before the encoder writes to it through `custom_ptr`,
-    // and it and the picture are freed once, after the bytes are copied out.
+    // SAFETY: the writer is initialised before the encoder writes to it through `custom_ptr`,
+    // and freed once, after the bytes are copied out.
     unsafe {
-        let imported = if image.color().has_alpha() {
-            rgba = rgba8(image);
-            sys::WebPPictureImportRGBA(&mut picture, rgba.as_ptr(), picture.width * 4)
-        } else {
-            rgb = rgb8(image);
-            sys::WebPPictureImportRGB(&mut picture, rgb.as_ptr(), picture.width * 3)
-        };
-        if imported == 0 {
-            sys::WebPPictureFree(&mut picture);
-            return Err(fail("out of memory".into()));
-        }
         sys::WebPMemoryWriterInit(writer.as_mut_ptr());
-        picture.writer = Some(sys::WebPMemoryWrite);
-        picture.custom_ptr = writer.as_mut_ptr().cast();
-        let encoded = sys::WebPEncode(&config, &mut picture);
+        picture.0.writer = Some(sys::WebPMemoryWrite);
+        picture.0.custom_ptr = writer.as_mut_ptr().cast();
+        let encoded = sys::WebPEncode(&config, &mut picture.0);
         let mut writer = writer.assume_init();
         let result = if encoded != 0 {
             Ok(std::slice::from_raw_parts(writer.mem, writer.size).to_vec())
         } else {
-            Err(fail(format!("{:?}", picture.error_code)))
+            Err(fail(format!("{:?}", picture.0.error_code)))
         };
         sys::WebPMemoryWriterClear(&mut writer);
-        sys::WebPPictureFree(&mut picture);
         result
+    }
+}
+
+/// A libwebp picture holding its own copy of an image's pixels, freed when dropped.
+struct WebpPicture(libwebp_sys::WebPPicture);
+
+impl WebpPicture {
+    /// `image` as ARGB (`argb`: what lossless coding takes) or as YUV, what lossy coding works
+    /// on: imported as such, the rows are converted once, as they are read, instead of being
+    /// packed as ARGB first and converted when encoding (the `webp` crate's way: 10 M more
+    /// instructions for W2's thumbnail, 1.8 %, for the same bytes).
+    fn of(image: &DynamicImage, argb: bool) -> Result<WebpPicture> {
+        use libwebp_sys as sys;
+        let fail = |what: &str| codec_error(Format::Webp, what);
+        let mut picture = WebpPicture(sys::WebPPicture::new().map_err(|_| fail("no picture"))?);
+        picture.0.use_argb = i32::from(argb);
+        picture.0.width = image.width() as i32;
+        picture.0.height = image.height() as i32;
+        // SAFETY: the rows hold width × height pixels at the stride given; the picture copies
+        // them into its own buffers, which `Drop` frees.
+        let imported = unsafe {
+            if image.color().has_alpha() {
+                let rgba = rgba8(image);
+                sys::WebPPictureImportRGBA(&mut picture.0, rgba.as_ptr(), picture.0.width * 4)
+            } else {
+                let rgb = rgb8(image);
+                sys::WebPPictureImportRGB(&mut picture.0, rgb.as_ptr(), picture.0.width * 3)
+            }
+        };
+        if imported == 0 {
+            return Err(fail("out of memory"));
+        }
+        Ok(picture)
+    }
+}
+
+impl Drop for WebpPicture {
+    fn drop(&mut self) {
+        // SAFETY: frees what the import allocated (nothing, if it failed first), once.
+        unsafe { libwebp_sys::WebPPictureFree(&mut self.0) }
     }
 }
 
@@ -482,27 +502,15 @@ impl WebpAnimation {
         if (image.width(), image.height()) != (self.width, self.height) {
             return Err(Error::internal("animation frames differ in size"));
         }
-        let rgba = rgba8(image);
-        let mut picture =
-            sys::WebPPicture::new().map_err(|_| codec_error(Format::Webp, "no picture"))?;
-        picture.use_argb = 1;
-        picture.width = self.width as i32;
-        picture.height = self.height as i32;
-        // SAFETY: `rgba` holds width × height × 4 bytes with that stride; the picture copies
-        // them into its own buffer, which is freed before returning.
+        let mut picture = WebpPicture::of(image, true)?;
+        // SAFETY: the encoder is live and copies what it keeps of the picture.
         let added = unsafe {
-            if sys::WebPPictureImportRGBA(&mut picture, rgba.as_ptr(), self.width as i32 * 4) == 0 {
-                sys::WebPPictureFree(&mut picture);
-                return Err(codec_error(Format::Webp, "out of memory"));
-            }
-            let added = sys::WebPAnimEncoderAdd(
+            sys::WebPAnimEncoderAdd(
                 self.encoder.as_ptr(),
-                &mut picture,
+                &mut picture.0,
                 self.timestamp_ms,
                 &self.config,
-            );
-            sys::WebPPictureFree(&mut picture);
-            added
+            )
         };
         if added == 0 {
             return Err(self.error());
