@@ -679,7 +679,7 @@ pub(crate) fn encode_jxl(
     lossless: bool,
     icc: Option<&[u8]>,
 ) -> Result<Vec<u8>> {
-    save(Format::Jxl, image, icc, None, |wrapped, data, len| {
+    save(Format::Jxl, image, icc, |wrapped, data, len| {
         // SAFETY: options are name/value pairs (int, gboolean, int) ended by NULL.
         unsafe {
             (ffi::api().vips_jxlsave_buffer)(
@@ -698,14 +698,12 @@ pub(crate) fn encode_jxl(
     })
 }
 
-/// Wraps `image` (8-bit) for a libvips saver, with `icc` and `exif` attached, and returns what
-/// `saver` writes: it is called with the image, then where to put the g_malloc'd buffer and
-/// its length.
+/// Wraps `image` (8-bit) for a libvips saver, with `icc` attached, and returns what `saver`
+/// writes: it is called with the image, then where to put the g_malloc'd buffer and its length.
 fn save(
     format: Format,
     image: &DynamicImage,
     icc: Option<&[u8]>,
-    exif: Option<&[u8]>,
     saver: impl FnOnce(*mut ffi::VipsImage, *mut *mut c_void, *mut usize) -> c_int,
 ) -> Result<Vec<u8>> {
     init()?;
@@ -749,19 +747,15 @@ fn save(
         )
     })
     .map_err(fail)?;
-    // libvips keeps EXIF as the APP1 payload, with its "Exif\0\0" prefix.
-    let exif = exif.map(|tiff| [b"Exif\0\0".as_slice(), tiff].concat());
-    for (name, blob) in [(c"icc-profile-data", icc), (c"exif-data", exif.as_deref())] {
-        if let Some(blob) = blob {
-            // SAFETY: libvips copies `blob` into the image's metadata.
-            unsafe {
-                (ffi::api().vips_image_set_blob_copy)(
-                    wrapped.ptr(),
-                    name.as_ptr(),
-                    blob.as_ptr().cast(),
-                    blob.len(),
-                )
-            }
+    if let Some(icc) = icc {
+        // SAFETY: libvips copies the profile into the image's metadata.
+        unsafe {
+            (ffi::api().vips_image_set_blob_copy)(
+                wrapped.ptr(),
+                c"icc-profile-data".as_ptr(),
+                icc.as_ptr().cast(),
+                icc.len(),
+            )
         }
     }
     let mut data: *mut c_void = ptr::null_mut();
