@@ -16,6 +16,10 @@ fn main() {
         );
     }
 
+    // picsmith: the sources are edited here (README.picsmith.md), so they are watched.
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=vendor");
+
     let mut cc = cc::Build::new();
     let mut sharpyuv_build = cc::Build::new();
     setup_build(&mut cc, &vendor);
@@ -42,6 +46,11 @@ fn setup_build(build: &mut cc::Build, include_dir: &PathBuf) {
     build.include(include_dir);
     build.define("NDEBUG", Some("1"));
     build.define("_THREAD_SAFE", Some("1"));
+    // picsmith: libwebp's threads (config.thread_level), which its own builds
+    // enable wherever pthreads exist; the crate as published leaves them out.
+    if env::var("CARGO_CFG_TARGET_FAMILY").as_deref() == Ok("unix") {
+        build.define("WEBP_USE_THREAD", Some("1"));
+    }
     if !build.get_compiler().is_like_msvc() {
         build.flag("-fvisibility=hidden").flag("-Wall");
     } else {

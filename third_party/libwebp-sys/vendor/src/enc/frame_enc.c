@@ -11,6 +11,10 @@
 //
 // Author: Skal (pascal.massimino@gmail.com)
 
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE   // sched_getcpu(), pthread_attr_setaffinity_np()
+#endif
+#include <assert.h>
 #include <string.h>
 #include <math.h>
 
@@ -408,8 +412,19 @@ static void RecordResiduals(VP8EncIterator* const it,
 
 #if !defined(DISABLE_TOKEN_BUFFER)
 
+// VP8InitResidual(), with the statistics recorded in 'stats' instead of the
+// encoder's if it is not NULL.
+static void InitTokenResidual(int first, int coeff_type, VP8Encoder* const enc,
+                              StatsArray (*const stats)[NUM_BANDS],
+                              VP8Residual* const res) {
+  VP8InitResidual(first, coeff_type, enc, res);
+  if (stats != NULL) res->stats = stats[coeff_type];
+}
+
+// 'stats': see InitTokenResidual().
 static int RecordTokens(VP8EncIterator* const it, const VP8ModeScore* const rd,
-                        VP8TBuffer* const tokens) {
+                        VP8TBuffer* const tokens,
+                        StatsArray (*const stats)[NUM_BANDS]) {
   int x, y, ch;
   VP8Residual res;
   VP8Encoder* const enc = it->enc_;
@@ -417,13 +432,13 @@ static int RecordTokens(VP8EncIterator* const it, const VP8ModeScore* const rd,
   VP8IteratorNzToBytes(it);
   if (it->mb_->type_ == 1) {   // i16x16
     const int ctx = it->top_nz_[8] + it->left_nz_[8];
-    VP8InitResidual(0, 1, enc, &res);
+    InitTokenResidual(0, 1, enc, stats, &res);
     VP8SetResidualCoeffs(rd->y_dc_levels, &res);
     it->top_nz_[8] = it->left_nz_[8] =
         VP8RecordCoeffTokens(ctx, &res, tokens);
-    VP8InitResidual(1, 0, enc, &res);
+    InitTokenResidual(1, 0, enc, stats, &res);
   } else {
-    VP8InitResidual(0, 3, enc, &res);
+    InitTokenResidual(0, 3, enc, stats, &res);
   }
 
   // luma-AC
@@ -437,7 +452,7 @@ static int RecordTokens(VP8EncIterator* const it, const VP8ModeScore* const rd,
   }
 
   // U/V
-  VP8InitResidual(0, 2, enc, &res);
+  InitTokenResidual(0, 2, enc, stats, &res);
   for (ch = 0; ch <= 2; ch += 2) {
     for (y = 0; y < 2; ++y) {
       for (x = 0; x < 2; ++x) {
@@ -780,6 +795,329 @@ int VP8EncLoop(VP8Encoder* const enc) {
 
 #define MIN_COUNT 96  // minimum number of macroblocks before updating stats
 
+// Whether the macroblock 'mb' (raster index) is preceded by a refresh of the
+// cost tables, in a pass refreshing them every 'max_count' + 1 macroblocks
+// (see VP8EncTokenLoop()'s 'cnt'), and how many refreshes precede it.
+static int IsRefreshAt(int max_count, int mb) {
+  return (mb >= max_count) && ((mb - max_count) % (max_count + 1) == 0);
+}
+
+static int RefreshesUpTo(int max_count, int mb) {
+  return (mb < max_count) ? 0 : (mb - max_count) / (max_count + 1) + 1;
+}
+
+#if WEBP_TWO_THREAD_TOKEN_LOOP
+
+#include <pthread.h>
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
+//------------------------------------------------------------------------------
+// The token pass on two threads: the even macroblock rows on the calling thread,
+// the odd ones on a second, each row kept two macroblocks behind the row above
+// it (a macroblock is predicted from its left, top and top-right neighbours,
+// and the top samples and contexts of a column are shared between rows). The
+// output is the one-thread pass's, bit for bit:
+//  - each row records its tokens in its own buffer; the rows are emitted in
+//    order;
+//  - the cost tables are refreshed before the same macroblocks as in the
+//    one-thread pass, from the statistics of exactly the macroblocks before
+//    them, added in raster order from the tokens (the statistics halve on
+//    overflow, so their order matters); a macroblock after a refresh waits for
+//    it, and a refresh waits for the row above to finish;
+//  - what else the threads share are sums and a maximum, which do not depend
+//    on order.
+
+// Waits spin this many times before sleeping: a row usually waits a
+// macroblock or two for the row above (about 20 us each).
+#define TWO_THREAD_SPINS 4096
+
+typedef struct {
+  VP8Encoder* enc;
+  VP8RDLevel rd_opt;
+  int max_count;
+  VP8TBuffer* rows;        // each macroblock row's tokens
+  size_t* mb_end;          // tokens in its row after each macroblock
+  int* done;               // macroblocks finished in each row (atomic)
+  int refreshes;           // cost-table refreshes made (atomic)
+  int failed;              // set when a thread runs out of memory (atomic)
+  int sleepers;            // threads sleeping on 'wake' (atomic)
+  pthread_mutex_t lock;    // guards the sleep on 'wake'
+  pthread_cond_t wake;
+  pthread_mutex_t stats_lock;  // the statistics, and the cursor below:
+  int stats_row;               // statistics added up to this row...
+  size_t stats_token;          // ...and this token of it
+} TwoThreadPass;
+
+typedef struct {
+  TwoThreadPass* pass;
+  int first_row;           // the rows first_row, first_row + 2, ...
+  VP8EncIterator it;
+  uint64_t size_p0;
+  uint64_t distortion;
+  StatsArray scratch[NUM_TYPES][NUM_BANDS];  // statistics nobody reads
+} TwoThreadRows;
+
+static WEBP_INLINE void Pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+static int HasFailed(TwoThreadPass* const p) {
+  return __atomic_load_n(&p->failed, __ATOMIC_SEQ_CST);
+}
+
+// Waits until *value >= target, or a thread failed.
+static void WaitFor(TwoThreadPass* const p, const int* const value,
+                    int target) {
+  int spins;
+  for (spins = 0; spins < TWO_THREAD_SPINS; ++spins) {
+    if (__atomic_load_n(value, __ATOMIC_ACQUIRE) >= target || HasFailed(p)) {
+      return;
+    }
+    Pause();
+  }
+  pthread_mutex_lock(&p->lock);
+  __atomic_add_fetch(&p->sleepers, 1, __ATOMIC_SEQ_CST);
+  while (__atomic_load_n(value, __ATOMIC_SEQ_CST) < target && !HasFailed(p)) {
+    pthread_cond_wait(&p->wake, &p->lock);
+  }
+  __atomic_sub_fetch(&p->sleepers, 1, __ATOMIC_SEQ_CST);
+  pthread_mutex_unlock(&p->lock);
+}
+
+// Sets *value, waking the other thread if it sleeps. With both the store and
+// the waiter's count sequentially consistent, either the waiter sees the value
+// before sleeping or this sees the waiter and wakes it.
+static void Publish(TwoThreadPass* const p, int* const value, int v) {
+  __atomic_store_n(value, v, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&p->sleepers, __ATOMIC_SEQ_CST) > 0) {
+    pthread_mutex_lock(&p->lock);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+  }
+}
+
+static void Fail(TwoThreadPass* const p) {
+  __atomic_store_n(&p->failed, 1, __ATOMIC_SEQ_CST);
+  pthread_mutex_lock(&p->lock);
+  pthread_cond_broadcast(&p->wake);
+  pthread_mutex_unlock(&p->lock);
+}
+
+static proba_t* FlatStats(VP8Encoder* const enc) {
+  return &enc->proba_.stats_[0][0][0][0];
+}
+
+// Adds the statistics of the rows finished since the last call. Under
+// stats_lock.
+static void AddFinishedRows(TwoThreadPass* const p) {
+  VP8Encoder* const enc = p->enc;
+  while (p->stats_row < enc->mb_h_ &&
+         __atomic_load_n(&p->done[p->stats_row], __ATOMIC_ACQUIRE) ==
+             enc->mb_w_) {
+    const VP8TBuffer* const row = &p->rows[p->stats_row];
+    VP8TBufferRecordStats(row, p->stats_token, VP8TBufferCount(row),
+                          FlatStats(enc));
+    ++p->stats_row;
+    p->stats_token = 0;
+  }
+}
+
+// Refreshes the cost tables from the statistics of the macroblocks before
+// 'mb', all finished: those of the rows above and of its own row's start.
+static void RefreshCosts(TwoThreadPass* const p, int mb) {
+  VP8Encoder* const enc = p->enc;
+  const int x = mb % enc->mb_w_;
+  pthread_mutex_lock(&p->stats_lock);
+  AddFinishedRows(p);
+  assert(p->stats_row == mb / enc->mb_w_);
+  if (x > 0) {
+    const size_t end = p->mb_end[mb - 1];
+    VP8TBufferRecordStats(&p->rows[p->stats_row], p->stats_token, end,
+                          FlatStats(enc));
+    p->stats_token = end;
+  }
+  FinalizeTokenProbas(&enc->proba_);
+  VP8CalculateLevelCosts(&enc->proba_);
+  pthread_mutex_unlock(&p->stats_lock);
+}
+
+static void* CodeRows(void* const arg) {
+  TwoThreadRows* const t = (TwoThreadRows*)arg;
+  TwoThreadPass* const p = t->pass;
+  VP8Encoder* const enc = p->enc;
+  VP8EncIterator* const it = &t->it;
+  const int mb_w = enc->mb_w_;
+  int y;
+  for (y = t->first_row; y < enc->mb_h_ && !HasFailed(p); y += 2) {
+    VP8TBuffer* const tokens = &p->rows[y];
+    int x;
+    VP8IteratorSetRow(it, y);
+    for (x = 0; x < mb_w; ++x) {
+      const int mb = y * mb_w + x;
+      VP8ModeScore info;
+      if (y > 0) {
+        WaitFor(p, &p->done[y - 1], (x + 2 < mb_w) ? x + 2 : mb_w);
+      }
+      if (IsRefreshAt(p->max_count, mb)) {
+        if (y > 0) WaitFor(p, &p->done[y - 1], mb_w);
+        if (HasFailed(p)) break;
+        RefreshCosts(p, mb);
+        Publish(p, &p->refreshes, RefreshesUpTo(p->max_count, mb));
+      } else {
+        WaitFor(p, &p->refreshes, RefreshesUpTo(p->max_count, mb));
+      }
+      if (HasFailed(p)) break;
+      VP8IteratorImport(it, NULL);
+      VP8Decimate(it, &info, p->rd_opt);
+      if (!RecordTokens(it, &info, tokens, t->scratch)) {
+        Fail(p);
+        break;
+      }
+      t->size_p0 += info.H;
+      t->distortion += info.D;
+      VP8IteratorSaveBoundary(it);
+      p->mb_end[mb] = VP8TBufferCount(tokens);
+      VP8IteratorNext(it);
+      Publish(p, &p->done[y], x + 1);
+    }
+    pthread_mutex_lock(&p->stats_lock);
+    AddFinishedRows(p);
+    pthread_mutex_unlock(&p->stats_lock);
+  }
+  return NULL;
+}
+
+// Whether the token pass can run on two threads: asked for, large enough to be
+// worth a thread, one pass, and nothing recorded in picture order (progress,
+// statistics, side information, filter statistics) that the rows would have to
+// take turns at.
+static int UseTwoThreads(const VP8Encoder* const enc) {
+  const WebPPicture* const pic = enc->pic_;
+  return enc->thread_level_ > 0 && enc->mb_h_ >= 2 &&
+         enc->mb_w_ * enc->mb_h_ >= 256 &&
+         !enc->do_search_ && enc->config_->pass == 1 &&
+         pic->progress_hook == NULL && pic->stats == NULL &&
+         pic->extra_info == NULL && !enc->config_->show_compressed &&
+         enc->lf_stats_ == NULL;
+}
+
+// Starts 'second' running CodeRows(rows), on any core this thread may use but
+// the one it is on (on Linux). After the machine had idled, Linux on a 2-vCPU
+// KVM guest put a new thread on its creator's core, and the two took turns
+// there while the other core idled.
+static int StartSecondThread(pthread_t* const second,
+                             TwoThreadRows* const rows) {
+  pthread_attr_t attr;
+  int started;
+  if (pthread_attr_init(&attr) != 0) return 0;
+#if defined(__linux__)
+  {
+    cpu_set_t cores;
+    const int here = sched_getcpu();
+    if (here >= 0 && here < CPU_SETSIZE &&
+        sched_getaffinity(0, sizeof(cores), &cores) == 0 &&
+        CPU_ISSET(here, &cores) && CPU_COUNT(&cores) >= 2) {
+      CPU_CLR(here, &cores);
+      pthread_attr_setaffinity_np(&attr, sizeof(cores), &cores);
+    }
+  }
+#endif
+  started = (pthread_create(second, &attr, CodeRows, rows) == 0);
+  pthread_attr_destroy(&attr);
+  return started;
+}
+
+static void FreeRowTokens(VP8TBuffer** const rows, int mb_h) {
+  if (*rows != NULL) {
+    int y;
+    for (y = 0; y < mb_h; ++y) VP8TBufferClear(&(*rows)[y]);
+    WebPSafeFree(*rows);
+    *rows = NULL;
+  }
+}
+
+// One token pass on two threads, its tokens in '*rows' (one buffer per row).
+// Returns 1 on success, 0 on error (out of memory), -1 if no thread could be
+// started: nothing was coded then.
+static int TwoThreadTokenPass(VP8Encoder* const enc, VP8RDLevel rd_opt,
+                              int max_count, VP8TBuffer** const rows,
+                              uint64_t* const size_p0,
+                              uint64_t* const distortion) {
+  const int mb_w = enc->mb_w_, mb_h = enc->mb_h_;
+  const float scale = 1.f + enc->config_->quality * 5.f / 100.f;
+  TwoThreadPass pass;
+  TwoThreadRows* threads;
+  pthread_t second;
+  int y, ok;
+
+  memset(&pass, 0, sizeof(pass));
+  pass.enc = enc;
+  pass.rd_opt = rd_opt;
+  pass.max_count = max_count;
+  *rows = (VP8TBuffer*)WebPSafeCalloc((uint64_t)mb_h, sizeof(**rows));
+  pass.mb_end = (size_t*)WebPSafeCalloc((uint64_t)mb_w * mb_h,
+                                        sizeof(*pass.mb_end));
+  pass.done = (int*)WebPSafeCalloc((uint64_t)mb_h, sizeof(*pass.done));
+  threads = (TwoThreadRows*)WebPSafeCalloc(2ULL, sizeof(*threads));
+  if (*rows == NULL || pass.mb_end == NULL || pass.done == NULL ||
+      threads == NULL) {
+    WebPSafeFree(*rows);
+    *rows = NULL;
+    WebPSafeFree(pass.mb_end);
+    WebPSafeFree(pass.done);
+    WebPSafeFree(threads);
+    return WebPEncodingSetError(enc->pic_, VP8_ENC_ERROR_OUT_OF_MEMORY);
+  }
+  pass.rows = *rows;
+  for (y = 0; y < mb_h; ++y) {
+    // as the encoder's buffer for the whole picture, a row's worth
+    VP8TBufferInit(&(*rows)[y], (int)(mb_w * 4 * scale));
+  }
+  pthread_mutex_init(&pass.lock, NULL);
+  pthread_cond_init(&pass.wake, NULL);
+  pthread_mutex_init(&pass.stats_lock, NULL);
+  for (y = 0; y < 2; ++y) {
+    threads[y].pass = &pass;
+    threads[y].first_row = y;
+    // before either thread starts: this clears the shared top samples
+    VP8IteratorInit(enc, &threads[y].it);
+  }
+
+  ok = StartSecondThread(&second, &threads[1]);
+  if (ok) {
+    CodeRows(&threads[0]);
+    pthread_join(second, NULL);
+    pthread_mutex_lock(&pass.stats_lock);
+    AddFinishedRows(&pass);
+    pthread_mutex_unlock(&pass.stats_lock);
+    *size_p0 += threads[0].size_p0 + threads[1].size_p0;
+    *distortion += threads[0].distortion + threads[1].distortion;
+    if (pass.failed) {
+      ok = WebPEncodingSetError(enc->pic_, VP8_ENC_ERROR_OUT_OF_MEMORY);
+    } else {
+      assert(pass.stats_row == mb_h);
+    }
+  } else {
+    FreeRowTokens(rows, mb_h);
+    ok = -1;
+  }
+  pthread_mutex_destroy(&pass.stats_lock);
+  pthread_cond_destroy(&pass.wake);
+  pthread_mutex_destroy(&pass.lock);
+  WebPSafeFree(threads);
+  WebPSafeFree(pass.done);
+  WebPSafeFree(pass.mb_end);
+  return ok;
+}
+
+#endif  // WEBP_TWO_THREAD_TOKEN_LOOP
+
 int VP8EncTokenLoop(VP8Encoder* const enc) {
   // Roughly refresh the proba eight times per pass
   int max_count = (enc->mb_w_ * enc->mb_h_) >> 3;
@@ -792,6 +1130,9 @@ int VP8EncTokenLoop(VP8Encoder* const enc) {
   const uint64_t pixel_count = enc->mb_w_ * enc->mb_h_ * 384;
   PassStats stats;
   int ok;
+#if WEBP_TWO_THREAD_TOKEN_LOOP
+  VP8TBuffer* rows = NULL;   // the tokens of a pass on two threads, by row
+#endif
 
   InitPassStats(enc, &stats);
   ok = PreLoopInitialize(enc);
@@ -812,6 +1153,7 @@ int VP8EncTokenLoop(VP8Encoder* const enc) {
     uint64_t size_p0 = 0;
     uint64_t distortion = 0;
     int cnt = max_count;
+    int coded = -1;   // whether the pass was coded on two threads, see below
     // The final number of passes is not trivial to know in advance.
     const int pass_progress = remaining_progress / (2 + num_pass_left);
     remaining_progress -= pass_progress;
@@ -822,30 +1164,43 @@ int VP8EncTokenLoop(VP8Encoder* const enc) {
       VP8InitFilter(&it);  // don't collect stats until last pass (too costly)
     }
     VP8TBufferClear(&enc->tokens_);
-    do {
-      VP8ModeScore info;
-      VP8IteratorImport(&it, NULL);
-      if (--cnt < 0) {
-        FinalizeTokenProbas(proba);
-        VP8CalculateLevelCosts(proba);  // refresh cost tables for rd-opt
-        cnt = max_count;
-      }
-      VP8Decimate(&it, &info, rd_opt);
-      ok = RecordTokens(&it, &info, &enc->tokens_);
-      if (!ok) {
-        WebPEncodingSetError(enc->pic_, VP8_ENC_ERROR_OUT_OF_MEMORY);
+#if WEBP_TWO_THREAD_TOKEN_LOOP
+    FreeRowTokens(&rows, enc->mb_h_);
+    if (is_last_pass && UseTwoThreads(enc)) {
+      coded = TwoThreadTokenPass(enc, rd_opt, max_count, &rows, &size_p0,
+                                 &distortion);
+      if (coded == 0) {
+        ok = 0;
         break;
       }
-      size_p0 += info.H;
-      distortion += info.D;
-      if (is_last_pass) {
-        StoreSideInfo(&it);
-        VP8StoreFilterStats(&it);
-        VP8IteratorExport(&it);
-        ok = VP8IteratorProgress(&it, pass_progress);
-      }
-      VP8IteratorSaveBoundary(&it);
-    } while (ok && VP8IteratorNext(&it));
+    }
+#endif
+    if (coded < 0) {   // one thread
+      do {
+        VP8ModeScore info;
+        VP8IteratorImport(&it, NULL);
+        if (--cnt < 0) {
+          FinalizeTokenProbas(proba);
+          VP8CalculateLevelCosts(proba);  // refresh cost tables for rd-opt
+          cnt = max_count;
+        }
+        VP8Decimate(&it, &info, rd_opt);
+        ok = RecordTokens(&it, &info, &enc->tokens_, NULL);
+        if (!ok) {
+          WebPEncodingSetError(enc->pic_, VP8_ENC_ERROR_OUT_OF_MEMORY);
+          break;
+        }
+        size_p0 += info.H;
+        distortion += info.D;
+        if (is_last_pass) {
+          StoreSideInfo(&it);
+          VP8StoreFilterStats(&it);
+          VP8IteratorExport(&it);
+          ok = VP8IteratorProgress(&it, pass_progress);
+        }
+        VP8IteratorSaveBoundary(&it);
+      } while (ok && VP8IteratorNext(&it));
+    }
     if (!ok) break;
 
     size_p0 += enc->segment_hdr_.size_;
@@ -887,7 +1242,19 @@ int VP8EncTokenLoop(VP8Encoder* const enc) {
     }
     ok = VP8EmitTokens(&enc->tokens_, enc->parts_ + 0,
                        (const uint8_t*)proba->coeffs_, 1);
+#if WEBP_TWO_THREAD_TOKEN_LOOP
+    if (rows != NULL) {
+      int y;
+      for (y = 0; ok && y < enc->mb_h_; ++y) {
+        ok = VP8EmitTokens(&rows[y], enc->parts_ + 0,
+                           (const uint8_t*)proba->coeffs_, 1);
+      }
+    }
+#endif
   }
+#if WEBP_TWO_THREAD_TOKEN_LOOP
+  FreeRowTokens(&rows, enc->mb_h_);
+#endif
   ok = ok && WebPReportProgress(enc->pic_, enc->percent_ + remaining_progress,
                                 &enc->percent_);
   return PostLoopFinalize(&it, ok);

@@ -980,7 +980,19 @@ static void StoreMaxDelta(VP8SegmentInfo* const dqm, const int16_t DCs[16]) {
   const int v2 = abs(DCs[4]);
   int max_v = (v1 > v0) ? v1 : v0;
   max_v = (v2 > max_v) ? v2 : max_v;
+#if WEBP_TWO_THREAD_TOKEN_LOOP
+  {
+    // Two threads may raise the maximum at once (VP8EncTokenLoop()); a maximum
+    // does not depend on the order of the raises, so the result is the same.
+    int cur = __atomic_load_n(&dqm->max_edge_, __ATOMIC_RELAXED);
+    while (max_v > cur &&
+           !__atomic_compare_exchange_n(&dqm->max_edge_, &cur, max_v, 1,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+  }
+#else
   if (max_v > dqm->max_edge_) dqm->max_edge_ = max_v;
+#endif
 }
 
 static void SwapModeScore(VP8ModeScore** a, VP8ModeScore** b) {

@@ -222,6 +222,43 @@ int VP8EmitTokens(VP8TBuffer* const b, VP8BitWriter* const bw,
   return 1;
 }
 
+size_t VP8TBufferCount(const VP8TBuffer* const b) {
+  const VP8Tokens* p = b->pages_;
+  size_t count = 0;
+  while (p != NULL) {
+    count += (size_t)b->page_size_;
+    p = p->next_;
+  }
+  return (b->pages_ == NULL) ? 0 : count - (size_t)b->left_;
+}
+
+void VP8TBufferRecordStats(const VP8TBuffer* const b, size_t from, size_t to,
+                           proba_t* const stats) {
+  const size_t page_size = (size_t)b->page_size_;
+  const VP8Tokens* p = b->pages_;
+  size_t first = 0;   // index of the page's first token
+  assert(!b->error_);
+  while (p != NULL && from < to) {
+    if (from < first + page_size) {
+      // tokens fill a page from its end (see AddToken())
+      const token_t* const tokens = TOKEN_DATA(p);
+      const size_t last = (to < first + page_size) ? to : first + page_size;
+      for (; from < last; ++from) {
+        const token_t token = tokens[page_size - 1 - (from - first)];
+        if (!(token & FIXED_PROBA_BIT)) {
+          uint32_t slot = token & 0x3fffu;
+          // VP8RecordCoeffTokens() counts the tokens of proba #10 (categories
+          // 5 and 6) in the statistics of proba #9: so does this.
+          if (slot % NUM_PROBAS == 10) --slot;
+          VP8RecordStats((token >> 15) & 1, stats + slot);
+        }
+      }
+    }
+    first += page_size;
+    p = p->next_;
+  }
+}
+
 // Size estimation
 size_t VP8EstimateTokenSize(VP8TBuffer* const b, const uint8_t* const probas) {
   size_t size = 0;

@@ -309,6 +309,16 @@ void VP8SetSegment(const VP8EncIterator* const it, int segment);
 
 typedef struct VP8Tokens VP8Tokens;  // struct details in token.c
 
+// Whether VP8EncTokenLoop() may code the macroblock rows on two threads
+// (config->thread_level > 0): it needs threads, and atomics for the rows'
+// progress and for VP8SegmentInfo's max_edge_.
+#if defined(WEBP_USE_THREAD) && defined(__GNUC__) && !defined(_WIN32) && \
+    !defined(DISABLE_TOKEN_BUFFER)
+#define WEBP_TWO_THREAD_TOKEN_LOOP 1
+#else
+#define WEBP_TWO_THREAD_TOKEN_LOOP 0
+#endif
+
 typedef struct {
 #if !defined(DISABLE_TOKEN_BUFFER)
   VP8Tokens* pages_;        // first page
@@ -337,6 +347,15 @@ int VP8RecordCoeffTokens(int ctx, const struct VP8Residual* const res,
 
 // Estimate the final coded size given a set of 'probas'.
 size_t VP8EstimateTokenSize(VP8TBuffer* const b, const uint8_t* const probas);
+
+// Number of tokens recorded in 'b'.
+size_t VP8TBufferCount(const VP8TBuffer* const b);
+
+// Adds the tokens [from, to) of 'b', in order, to 'stats' (a flat view of
+// VP8EncProba's stats_): what VP8RecordCoeffTokens() records as it goes, for
+// tokens recorded with throw-away statistics (see VP8EncTokenLoop()).
+void VP8TBufferRecordStats(const VP8TBuffer* const b, size_t from, size_t to,
+                           proba_t* const stats);
 
 #endif  // !DISABLE_TOKEN_BUFFER
 
