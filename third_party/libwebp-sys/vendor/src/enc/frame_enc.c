@@ -809,9 +809,8 @@ static int RefreshesUpTo(int max_count, int mb) {
 #if WEBP_TWO_THREAD_TOKEN_LOOP
 
 #include <pthread.h>
-#if defined(__linux__)
 #include <sched.h>
-#endif
+#include <time.h>
 
 //------------------------------------------------------------------------------
 // The token pass on two threads: the even macroblock rows on the calling thread,
@@ -829,9 +828,14 @@ static int RefreshesUpTo(int max_count, int mb) {
 //  - what else the threads share are sums and a maximum, which do not depend
 //    on order.
 
-// Waits spin this many times before sleeping: a row usually waits a
-// macroblock or two for the row above (about 20 us each).
-#define TWO_THREAD_SPINS 4096
+// Waits spin this many times first: a row usually waits a macroblock or two
+// for the row above (about 20 us each)...
+#define TWO_THREAD_SPINS 256
+// ... then yield for this long (ms), so that the other thread can run should
+// both have been put on one core, and then sleep. A refresh of the cost tables
+// can keep the other thread waiting for up to a row (under a millisecond for
+// 45 macroblocks).
+#define TWO_THREAD_YIELD_MS 3.
 
 typedef struct {
   VP8Encoder* enc;
@@ -839,7 +843,8 @@ typedef struct {
   int max_count;
   VP8TBuffer* rows;        // each macroblock row's tokens
   size_t* mb_end;          // tokens in its row after each macroblock
-  int* done;               // macroblocks finished in each row (atomic)
+  int* done;               // macroblocks finished in each row (atomic), see
+                           // RowDone()
   int refreshes;           // cost-table refreshes made (atomic)
   int failed;              // set when a thread runs out of memory (atomic)
   int sleepers;            // threads sleeping on 'wake' (atomic)
@@ -859,6 +864,21 @@ typedef struct {
   StatsArray scratch[NUM_TYPES][NUM_BANDS];  // statistics nobody reads
 } TwoThreadRows;
 
+// Each row's count of finished macroblocks is on a cache line of its own: two
+// rows' counts, written by the two threads after every macroblock, on one line
+// made it travel between the cores at every write.
+#define DONE_STRIDE (64 / sizeof(int))
+
+static WEBP_INLINE int* RowDone(TwoThreadPass* const p, int y) {
+  return &p->done[y * DONE_STRIDE];
+}
+
+static double NowMs(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return now.tv_sec * 1e3 + now.tv_nsec / 1e6;
+}
+
 static WEBP_INLINE void Pause(void) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -875,11 +895,19 @@ static int HasFailed(TwoThreadPass* const p) {
 static void WaitFor(TwoThreadPass* const p, const int* const value,
                     int target) {
   int spins;
-  for (spins = 0; spins < TWO_THREAD_SPINS; ++spins) {
+  double start = 0.;
+  for (spins = 0;; ++spins) {
     if (__atomic_load_n(value, __ATOMIC_ACQUIRE) >= target || HasFailed(p)) {
       return;
     }
-    Pause();
+    if (spins < TWO_THREAD_SPINS) {
+      Pause();
+    } else {
+      const double now = NowMs();
+      if (start == 0.) start = now;
+      if (now - start > TWO_THREAD_YIELD_MS) break;
+      sched_yield();
+    }
   }
   pthread_mutex_lock(&p->lock);
   __atomic_add_fetch(&p->sleepers, 1, __ATOMIC_SEQ_CST);
@@ -918,7 +946,7 @@ static proba_t* FlatStats(VP8Encoder* const enc) {
 static void AddFinishedRows(TwoThreadPass* const p) {
   VP8Encoder* const enc = p->enc;
   while (p->stats_row < enc->mb_h_ &&
-         __atomic_load_n(&p->done[p->stats_row], __ATOMIC_ACQUIRE) ==
+         __atomic_load_n(RowDone(p, p->stats_row), __ATOMIC_ACQUIRE) ==
              enc->mb_w_) {
     const VP8TBuffer* const row = &p->rows[p->stats_row];
     VP8TBufferRecordStats(row, p->stats_token, VP8TBufferCount(row),
@@ -962,10 +990,10 @@ static void* CodeRows(void* const arg) {
       const int mb = y * mb_w + x;
       VP8ModeScore info;
       if (y > 0) {
-        WaitFor(p, &p->done[y - 1], (x + 2 < mb_w) ? x + 2 : mb_w);
+        WaitFor(p, RowDone(p, y - 1), (x + 2 < mb_w) ? x + 2 : mb_w);
       }
       if (IsRefreshAt(p->max_count, mb)) {
-        if (y > 0) WaitFor(p, &p->done[y - 1], mb_w);
+        if (y > 0) WaitFor(p, RowDone(p, y - 1), mb_w);
         if (HasFailed(p)) break;
         RefreshCosts(p, mb);
         Publish(p, &p->refreshes, RefreshesUpTo(p->max_count, mb));
@@ -984,7 +1012,7 @@ static void* CodeRows(void* const arg) {
       VP8IteratorSaveBoundary(it);
       p->mb_end[mb] = VP8TBufferCount(tokens);
       VP8IteratorNext(it);
-      Publish(p, &p->done[y], x + 1);
+      Publish(p, RowDone(p, y), x + 1);
     }
     pthread_mutex_lock(&p->stats_lock);
     AddFinishedRows(p);
@@ -1063,7 +1091,8 @@ static int TwoThreadTokenPass(VP8Encoder* const enc, VP8RDLevel rd_opt,
   *rows = (VP8TBuffer*)WebPSafeCalloc((uint64_t)mb_h, sizeof(**rows));
   pass.mb_end = (size_t*)WebPSafeCalloc((uint64_t)mb_w * mb_h,
                                         sizeof(*pass.mb_end));
-  pass.done = (int*)WebPSafeCalloc((uint64_t)mb_h, sizeof(*pass.done));
+  pass.done = (int*)WebPSafeCalloc((uint64_t)mb_h * DONE_STRIDE,
+                                    sizeof(*pass.done));
   threads = (TwoThreadRows*)WebPSafeCalloc(2ULL, sizeof(*threads));
   if (*rows == NULL || pass.mb_end == NULL || pass.done == NULL ||
       threads == NULL) {
