@@ -635,7 +635,10 @@ mod tests {
                 two.len()
             );
             let back = image::load_from_memory(&two).unwrap();
-            assert_eq!((back.width(), back.height()), (image.width(), image.height()));
+            assert_eq!(
+                (back.width(), back.height()),
+                (image.width(), image.height())
+            );
         }
     }
 
@@ -646,7 +649,11 @@ mod tests {
     fn webp_on_two_threads_keeps_the_order_of_the_statistics() {
         let image = DynamicImage::ImageRgb8(textured(2048, 2048, 255));
         let (one, two) = both_ways(&image, 100);
-        assert!(one == two, "{} bytes on one thread, {} on two", one.len(), two.len());
+        assert!(
+            one == two,
+            "{} bytes on one thread, {} on two",
+            one.len(),
+            two.len()
+        );
     }
 }
-
