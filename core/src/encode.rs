@@ -611,8 +611,9 @@ mod tests {
         let cases = [
             // W2's size
             (DynamicImage::ImageRgb8(textured(720, 588, 40)), 80),
-            // a row of macroblocks waits on its upper neighbour at every step
-            (DynamicImage::ImageRgb8(textured(16, 4100, 60)), 80),
+            // the narrowest rows coded on two threads (8 macroblocks, the last one partly
+            // outside the picture), each waiting on the row above at almost every step
+            (DynamicImage::ImageRgb8(textured(120, 4100, 60)), 80),
             // two rows only; odd sizes
             (DynamicImage::ImageRgb8(textured(2049, 17, 60)), 50),
             (DynamicImage::ImageRgb8(textured(333, 251, 255)), 5),

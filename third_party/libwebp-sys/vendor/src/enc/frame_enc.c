@@ -1022,12 +1022,13 @@ static void* CodeRows(void* const arg) {
 }
 
 // Whether the token pass can run on two threads: asked for, large enough to be
-// worth a thread, one pass, and nothing recorded in picture order (progress,
-// statistics, side information, filter statistics) that the rows would have to
-// take turns at.
+// worth a thread (rows narrower than 8 macroblocks, two of them behind the row
+// above, leave little to do side by side, and each row holds a token page),
+// one pass, and nothing recorded in picture order (progress, statistics, side
+// information, filter statistics) that the rows would have to take turns at.
 static int UseTwoThreads(const VP8Encoder* const enc) {
   const WebPPicture* const pic = enc->pic_;
-  return enc->thread_level_ > 0 && enc->mb_h_ >= 2 &&
+  return enc->thread_level_ > 0 && enc->mb_w_ >= 8 && enc->mb_h_ >= 2 &&
          enc->mb_w_ * enc->mb_h_ >= 256 &&
          !enc->do_search_ && enc->config_->pass == 1 &&
          pic->progress_hook == NULL && pic->stats == NULL &&
