@@ -209,8 +209,9 @@ fn encode_png_interlaced(image: &DynamicImage) -> Result<Vec<u8>> {
         .map_err(|e| codec_error(Format::Png, e))
 }
 
-/// `two_threads`: lossy coding may take a second thread for half the macroblock rows (libwebp
-/// as patched in third_party/libwebp-sys); the bytes are the same either way.
+/// `two_threads`: libwebp may take a second thread (`thread_level`): lossy coding for half the
+/// macroblock rows (as patched in third_party/libwebp-sys) and for the alpha plane, lossless
+/// coding for half the configurations it tries. The bytes are the same either way.
 fn encode_webp(
     image: &DynamicImage,
     quality: u8,
@@ -600,9 +601,9 @@ mod tests {
         })
     }
 
-    fn both_ways(image: &DynamicImage, quality: u8) -> (Vec<u8>, Vec<u8>) {
-        let one = encode_webp(image, quality, false, false).unwrap();
-        let two = encode_webp(image, quality, false, true).unwrap();
+    fn both_ways(image: &DynamicImage, quality: u8, lossless: bool) -> (Vec<u8>, Vec<u8>) {
+        let one = encode_webp(image, quality, lossless, false).unwrap();
+        let two = encode_webp(image, quality, lossless, true).unwrap();
         (one, two)
     }
 
@@ -626,7 +627,7 @@ mod tests {
             ),
         ];
         for (image, quality) in &cases {
-            let (one, two) = both_ways(image, *quality);
+            let (one, two) = both_ways(image, *quality, false);
             assert!(
                 one == two,
                 "{}x{} at quality {quality}: {} bytes on one thread, {} on two",
@@ -649,12 +650,26 @@ mod tests {
     #[test]
     fn webp_on_two_threads_keeps_the_order_of_the_statistics() {
         let image = DynamicImage::ImageRgb8(textured(2048, 2048, 255));
-        let (one, two) = both_ways(&image, 100);
+        let (one, two) = both_ways(&image, 100, false);
         assert!(
             one == two,
             "{} bytes on one thread, {} on two",
             one.len(),
             two.len()
         );
+    }
+
+    #[test]
+    fn lossless_webp_on_two_threads_is_the_one_thread_webp() {
+        let photo = DynamicImage::ImageRgb8(textured(640, 480, 30));
+        let (one, two) = both_ways(&photo, 80, true);
+        assert!(
+            one == two,
+            "{} bytes on one thread, {} on two",
+            one.len(),
+            two.len()
+        );
+        let back = image::load_from_memory(&two).unwrap().to_rgb8();
+        assert!(back == photo.to_rgb8(), "lossless WebP changed the pixels");
     }
 }
