@@ -795,6 +795,12 @@ int VP8EncLoop(VP8Encoder* const enc) {
 
 #define MIN_COUNT 96  // minimum number of macroblocks before updating stats
 
+#if WEBP_TWO_THREAD_TOKEN_LOOP
+
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+
 // Whether the macroblock 'mb' (raster index) is preceded by a refresh of the
 // cost tables, in a pass refreshing them every 'max_count' + 1 macroblocks
 // (see VP8EncTokenLoop()'s 'cnt'), and how many refreshes precede it.
@@ -805,12 +811,6 @@ static int IsRefreshAt(int max_count, int mb) {
 static int RefreshesUpTo(int max_count, int mb) {
   return (mb < max_count) ? 0 : (mb - max_count) / (max_count + 1) + 1;
 }
-
-#if WEBP_TWO_THREAD_TOKEN_LOOP
-
-#include <pthread.h>
-#include <sched.h>
-#include <time.h>
 
 //------------------------------------------------------------------------------
 // The token pass on two threads: the even macroblock rows on the calling thread,
