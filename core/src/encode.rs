@@ -601,10 +601,19 @@ mod tests {
         })
     }
 
-    fn both_ways(image: &DynamicImage, quality: u8, lossless: bool) -> (Vec<u8>, Vec<u8>) {
+    /// `image` encoded on one thread and on two, which must be the same bytes.
+    fn encoded_both_ways(image: &DynamicImage, quality: u8, lossless: bool) -> Vec<u8> {
         let one = encode_webp(image, quality, lossless, false).unwrap();
         let two = encode_webp(image, quality, lossless, true).unwrap();
-        (one, two)
+        assert!(
+            one == two,
+            "{}x{} at quality {quality} (lossless: {lossless}): {} bytes on one thread, {} on two",
+            image.width(),
+            image.height(),
+            one.len(),
+            two.len()
+        );
+        two
     }
 
     #[test]
@@ -627,16 +636,8 @@ mod tests {
             ),
         ];
         for (image, quality) in &cases {
-            let (one, two) = both_ways(image, *quality, false);
-            assert!(
-                one == two,
-                "{}x{} at quality {quality}: {} bytes on one thread, {} on two",
-                image.width(),
-                image.height(),
-                one.len(),
-                two.len()
-            );
-            let back = image::load_from_memory(&two).unwrap();
+            let webp = encoded_both_ways(image, *quality, false);
+            let back = image::load_from_memory(&webp).unwrap();
             assert_eq!(
                 (back.width(), back.height()),
                 (image.width(), image.height())
@@ -650,26 +651,14 @@ mod tests {
     #[test]
     fn webp_on_two_threads_keeps_the_order_of_the_statistics() {
         let image = DynamicImage::ImageRgb8(textured(2048, 2048, 255));
-        let (one, two) = both_ways(&image, 100, false);
-        assert!(
-            one == two,
-            "{} bytes on one thread, {} on two",
-            one.len(),
-            two.len()
-        );
+        encoded_both_ways(&image, 100, false);
     }
 
     #[test]
     fn lossless_webp_on_two_threads_is_the_one_thread_webp() {
         let photo = DynamicImage::ImageRgb8(textured(640, 480, 30));
-        let (one, two) = both_ways(&photo, 80, true);
-        assert!(
-            one == two,
-            "{} bytes on one thread, {} on two",
-            one.len(),
-            two.len()
-        );
-        let back = image::load_from_memory(&two).unwrap().to_rgb8();
+        let webp = encoded_both_ways(&photo, 80, true);
+        let back = image::load_from_memory(&webp).unwrap().to_rgb8();
         assert!(back == photo.to_rgb8(), "lossless WebP changed the pixels");
     }
 }
